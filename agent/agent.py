@@ -1,0 +1,200 @@
+"""``AIAgent``: the facade that the CLI and embedding applications use.
+
+It holds the settings, the provider, the tools and the conversation, and runs turns
+through the one loop. One turn at a time per agent; ``interrupt`` is safe from any
+thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from agent.call import CallSettings, ProviderHealth
+from agent.config import Settings, default_provider, settings_from_env
+from agent.errors import AgentBusyError, ConfigError, MissingKeyError
+from agent.events import AgentEvent, TurnFinished
+from agent.loop import TurnState, run_turn
+from agent.messages import Message
+from agent.models import ModelCatalog
+from agent.prompts import default_system_prompt
+from agent.providers.base import Provider
+from agent.providers.factory import build_provider
+from agent.providers.profiles import ProfileError, resolve_profile
+from agent.result import AgentResult
+from agent.streaming.watchdog import Clock
+from agent.streaming.worker import StreamWorker
+from agent.tools.base import Tool, ToolContext, ToolRegistry
+from agent.tools.builtin import builtin_tools
+
+
+class AIAgent:
+    """An agent conversation: ``run(text)`` for a result, ``stream(text)`` for events.
+
+    Arguments not given fall back to the environment (``STAYLINE_STALE_TIMEOUT``,
+    ``STAYLINE_MAX_RETRIES``...) and then to defaults. ``tools=None`` gives the
+    built-in toolset; ``tools=[]`` gives none.
+    """
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        workdir: str | Path | None = None,
+        tools: Iterable[Tool] | None = None,
+        system_prompt: str | None = None,
+        stale_timeout: float | None = None,
+        max_retries: int | None = None,
+        max_iterations: int | None = None,
+        *,
+        api_mode: str | None = None,
+        max_tokens: int | None = None,
+        settings: Settings | None = None,
+        history: Iterable[Message] | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        base = settings or Settings().with_values(**settings_from_env())
+        self.settings = base.with_values(
+            provider=provider,
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            workdir=Path(workdir) if workdir is not None else None,
+            system_prompt=system_prompt,
+            stale_timeout=stale_timeout,
+            max_retries=max_retries,
+            max_iterations=max_iterations,
+            api_mode=api_mode,
+            max_tokens=max_tokens,
+        ).validated()
+        self.workdir = (self.settings.workdir or Path.cwd()).resolve()
+        if not self.workdir.is_dir():
+            raise ConfigError(f"working directory {self.workdir} does not exist")
+        self._provider = _provider_from(self.settings)
+        self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
+        self._history: list[Message] = list(history or [])
+        self._clock = clock
+        self._interrupt = threading.Event()
+        self._workers: list[StreamWorker] = []
+        self._turn_lock = threading.Lock()
+        self._health = ProviderHealth()
+        self.session_id: str | None = None
+
+    # -- conversation --------------------------------------------------------------
+    @property
+    def history(self) -> list[Message]:
+        """A copy of the conversation so far."""
+        return list(self._history)
+
+    @history.setter
+    def history(self, messages: Iterable[Message]) -> None:
+        self._history = list(messages)
+
+    @property
+    def provider(self) -> Provider:
+        return self._provider
+
+    @property
+    def tools(self) -> ToolRegistry:
+        return self._tools
+
+    # -- turns ---------------------------------------------------------------------
+    def stream(self, text: str) -> Iterator[AgentEvent]:
+        """Run one turn, yielding its events; the last one is ``TurnFinished``."""
+        if not self._turn_lock.acquire(blocking=False):
+            raise AgentBusyError("this agent is already running a turn; one turn at a time")
+        self._interrupt.clear()
+        try:
+            yield from run_turn(self._turn_state(), text)
+        finally:
+            self._turn_lock.release()
+
+    def run(self, text: str) -> AgentResult:
+        """Run one turn to its end and return the outcome."""
+        state = self._turn_state()
+        if not self._turn_lock.acquire(blocking=False):
+            raise AgentBusyError("this agent is already running a turn; one turn at a time")
+        self._interrupt.clear()
+        finished: TurnFinished | None = None
+        try:
+            for event in run_turn(state, text):
+                if isinstance(event, TurnFinished):
+                    finished = event
+        finally:
+            self._turn_lock.release()
+        assert finished is not None  # run_turn always ends with TurnFinished
+        return AgentResult(
+            status=finished.status,
+            final_text=finished.final_text,
+            messages=self.history,
+            usage={"input_tokens": state.usage.input_tokens, "output_tokens": state.usage.output_tokens},
+            error=finished.error,
+            api_calls=state.api_calls,
+            session_id=self.session_id,
+            counts=finished.counts,
+        )
+
+    def interrupt(self) -> None:
+        """End the running turn soon (within half a second); safe from any thread."""
+        self._interrupt.set()
+        for worker in list(self._workers):
+            worker.wake()
+
+    def close(self) -> None:
+        """Release the provider's connections."""
+        self._provider.close()
+
+    def __enter__(self) -> AIAgent:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _turn_state(self) -> TurnState:
+        settings = self.settings
+        return TurnState(
+            provider=self._provider,
+            history=self._history,
+            tools=self._tools,
+            tool_context=ToolContext(self.workdir),
+            system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
+            call_settings=CallSettings(
+                settings.stale_timeout, settings.max_retries + 1, settings.max_continuations, self._clock
+            ),
+            health=self._health,
+            max_iterations=settings.max_iterations,
+            max_tokens=settings.max_tokens,
+            interrupt=self._interrupt,
+            workers=self._workers,
+            session_id=self.session_id,
+        )
+
+
+def _provider_from(settings: Settings) -> Provider:
+    name = settings.provider or ("custom" if settings.base_url and not settings.provider else default_provider())
+    try:
+        profile = resolve_profile(name, settings.base_url, settings.api_mode)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from None
+    key = profile.resolve_key(settings.api_key)
+    if profile.key_required and not key:
+        raise MissingKeyError(
+            f"no API key for provider {profile.name}: set {profile.key_env} or pass --api-key"
+        )
+    model = settings.model or profile.default_model
+    if not model:
+        raise ConfigError(f"provider {profile.name} has no default model: pass --model NAME")
+    catalog = ModelCatalog(settings.model_overrides)
+    return build_provider(
+        profile,
+        model,
+        key,
+        catalog,
+        timeout=settings.request_timeout,
+        eager_tool_streaming=settings.eager_tool_streaming,
+    )

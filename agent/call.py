@@ -1,0 +1,154 @@
+"""One model call: attempts, retries and continuations until a whole reply or a failure.
+
+Retries follow the one policy in ``recovery/policy.py``. Visible text is never shown
+twice: after a cut, the text already shown is kept and the model is asked to continue
+from it (the same mechanism continues a reply cut by the output limit).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallStarted, Retrying
+from agent.messages import Message, Part, TextPart, ToolCallPart
+from agent.providers.base import ErrorFacts, ModelRequest, Provider
+from agent.providers.common import estimate_request_tokens
+from agent.recovery.policy import RetryDecision, decide
+from agent.streaming.accumulator import CutToolCall, ResponseSnapshot, Usage
+from agent.streaming.attempt import StreamWorker, reset_event, run_attempt
+from agent.streaming.watchdog import Clock, default_stale_timeout
+
+CallStatus = Literal["ok", "failed", "interrupted", "cut_tool_call"]
+
+
+@dataclass(slots=True)
+class CallSettings:
+    stale_timeout: float | None  # None: decided per call from the endpoint and prompt size
+    max_attempts: int
+    max_continuations: int
+    clock: Clock
+
+    def stale_after(self, provider: Provider, request: ModelRequest) -> float:
+        if self.stale_timeout is not None:
+            return self.stale_timeout
+        return default_stale_timeout(provider.is_local, estimate_request_tokens(request))
+
+
+@dataclass(slots=True)
+class ProviderHealth:
+    """Counters that outlive one call: the stale circuit breaker's memory."""
+
+    consecutive_stalls: int = 0
+
+
+@dataclass(slots=True)
+class CallResult:
+    status: CallStatus
+    parts: list[Part]
+    stop_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: ErrorFacts | None = None
+    decision: RetryDecision | None = None
+    cut_call: CutToolCall | None = None
+    attempts: int = 0
+    stalls: int = 0
+    stale_after: float = 0.0
+
+    @property
+    def message(self) -> Message:
+        return Message("assistant", list(self.parts))
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+
+def merge_parts(kept: list[Part], new: tuple[Part, ...] | list[Part]) -> list[Part]:
+    """Join a continuation onto what was kept: its first text extends the last text."""
+    merged = list(kept)
+    for part in new:
+        if isinstance(part, TextPart) and merged and isinstance(merged[-1], TextPart):
+            merged[-1] = TextPart(merged[-1].text + part.text)
+        else:
+            merged.append(part)
+    return merged
+
+
+def _visible_parts(snapshot: ResponseSnapshot) -> list[Part]:
+    """What of a failed attempt is worth keeping: its text, never a tool call."""
+    return [p for p in snapshot.parts if isinstance(p, TextPart) and p.text]
+
+
+def model_call(
+    provider: Provider,
+    request: ModelRequest,
+    settings: CallSettings,
+    health: ProviderHealth,
+    interrupt: threading.Event,
+    workers: list[StreamWorker],
+    call_number: int,
+) -> Generator[AgentEvent, None, CallResult]:
+    kept: list[Part] = []
+    usage = Usage()
+    attempt = 0
+    continuations = 0
+    stalls = 0
+    stale_after = settings.stale_after(provider, request)
+    while True:
+        attempt += 1
+        shown = "".join(p.text for p in kept if isinstance(p, TextPart))
+        attempt_request = replace(request, continuation=shown or None)
+        yield ModelCallStarted(call_number, attempt, provider.name, provider.model)
+        result = yield from run_attempt(
+            provider,
+            attempt_request,
+            stale_after=stale_after,
+            interrupt=interrupt,
+            clock=settings.clock,
+            on_worker=workers,
+            shown_text=shown,
+        )
+        snapshot = result.snapshot
+        usage = usage + snapshot.usage
+        if result.interrupted:
+            parts = merge_parts(kept, _visible_parts(snapshot))
+            return CallResult("interrupted", parts, None, usage, attempts=attempt, stalls=stalls)
+        if result.error is None:
+            health.consecutive_stalls = 0
+            yield ModelCallFinished(snapshot.stop_reason, snapshot.usage.input_tokens, snapshot.usage.output_tokens)
+            parts = merge_parts(kept, snapshot.parts)
+            if snapshot.state == "cut_mid_tool_call":
+                return CallResult(
+                    "cut_tool_call", [p for p in parts if not isinstance(p, ToolCallPart)], snapshot.stop_reason,
+                    usage, cut_call=snapshot.cut_call, attempts=attempt, stalls=stalls,
+                )
+            if snapshot.state == "truncated" and continuations < settings.max_continuations:
+                continuations += 1
+                kept = parts
+                attempt = 0  # a continuation is a new call with its own retry budget
+                yield Continuing("the reply reached the output limit; asking the model to continue")
+                continue
+            return CallResult("ok", parts, snapshot.stop_reason, usage, attempts=attempt, stalls=stalls)
+        facts = result.error
+        if facts.kind == "stale":
+            stalls += 1
+            health.consecutive_stalls += 1
+        else:
+            health.consecutive_stalls = 0
+        kept = merge_parts(kept, _visible_parts(snapshot))
+        decision = decide(facts, attempt, settings.max_attempts, health.consecutive_stalls)
+        if decision.action == "fail":
+            return CallResult(
+                "failed", kept, None, usage, facts, decision, snapshot.cut_call, attempt, stalls, stale_after
+            )
+        yield Retrying(attempt + 1, settings.max_attempts, decision.reason, round(decision.delay, 2))
+        if not result.reset_done:
+            caller = "mid_tool_call_retry" if snapshot.cut_call is not None else "retry"
+            yield reset_event(provider.reset(caller))
+        if decision.delay and interrupt.wait(decision.delay):
+            return CallResult("interrupted", kept, None, usage, attempts=attempt, stalls=stalls)
+        if kept:
+            yield Continuing("the stream broke after some text; asking the model to continue from there")

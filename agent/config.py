@@ -1,0 +1,90 @@
+"""Settings of an agent and where they come from.
+
+Precedence: flags (or ``AIAgent`` arguments) > environment > config file > defaults.
+The CLI and ``AIAgent`` both end up with one ``Settings`` value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError
+
+DEFAULT_MAX_ITERATIONS = 90
+DEFAULT_MAX_RETRIES = 2  # retries after the first attempt: three attempts per model call
+DEFAULT_MAX_CONTINUATIONS = 3
+# Provider chosen when none is named: the first whose key is set.
+_KEY_ORDER = (("anthropic", "ANTHROPIC_API_KEY"), ("openrouter", "OPENROUTER_API_KEY"), ("openai", "OPENAI_API_KEY"))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_mode: str | None = None
+    api_key: str | None = None
+    workdir: Path | None = None
+    system_prompt: str | None = None
+    max_tokens: int | None = None
+    max_iterations: int = DEFAULT_MAX_ITERATIONS
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_continuations: int = DEFAULT_MAX_CONTINUATIONS
+    stale_timeout: float | None = None
+    request_timeout: float = 600.0
+    eager_tool_streaming: bool | None = None
+    model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def with_values(self, **values: Any) -> Settings:
+        """A copy with every non-None value applied (None means: not given)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(values) - known
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def validated(self) -> Settings:
+        for name in ("max_iterations",):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be 0 or more, not {self.max_retries}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be a positive number of tokens, not {self.max_tokens}")
+        if self.stale_timeout is not None and self.stale_timeout <= 0:
+            raise ConfigError(f"stale_timeout must be a positive number of seconds, not {self.stale_timeout}")
+        return self
+
+
+def default_provider(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    for name, variable in _KEY_ORDER:
+        if env.get(variable):
+            return name
+    return "anthropic"
+
+
+def _number(environ: Mapping[str, str], name: str, kind: type) -> Any:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings the environment gives (only those that are set)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {
+        "stale_timeout": _number(env, "STAYLINE_STALE_TIMEOUT", float),
+        "max_retries": _number(env, "STAYLINE_MAX_RETRIES", int),
+        "provider": env.get("STAYLINE_PROVIDER") or None,
+        "model": env.get("STAYLINE_MODEL") or None,
+    }
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,156 @@
+"""The typed event stream of a turn: one union, consumed alike by the CLI renderer,
+the session log, the trace file, ``AgentResult`` and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TurnStatus = Literal["completed", "failed", "interrupted"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    session_id: str | None
+    provider: str
+    model: str
+    kind: Literal["turn_started"] = "turn_started"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCallStarted:
+    """A request is about to be sent. ``attempt`` counts from 1 within one model call."""
+
+    call_number: int
+    attempt: int
+    provider: str
+    model: str
+    kind: Literal["model_call_started"] = "model_call_started"
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+    kind: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    text: str
+    kind: Literal["thinking_delta"] = "thinking_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStreaming:
+    """The model started writing a tool call (its arguments are still arriving)."""
+
+    call_id: str
+    name: str
+    kind: Literal["tool_call_streaming"] = "tool_call_streaming"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCallFinished:
+    stop_reason: str | None
+    input_tokens: int
+    output_tokens: int
+    kind: Literal["model_call_finished"] = "model_call_finished"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    call_id: str
+    name: str
+    target: str | None
+    kind: Literal["tool_call_started"] = "tool_call_started"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    call_id: str
+    name: str
+    target: str | None
+    is_error: bool
+    summary: str
+    duration: float
+    kind: Literal["tool_call_finished"] = "tool_call_finished"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """No progress for a while, but not yet stale: shown so silence never looks like a hang."""
+
+    seconds: float
+    phase: Literal["first_delta", "between_deltas"]
+    kind: Literal["waiting"] = "waiting"
+
+
+@dataclass(frozen=True, slots=True)
+class Stalled:
+    """The stale detector fired: no progress for ``seconds``; the stream is abandoned."""
+
+    seconds: float
+    phase: Literal["first_delta", "between_deltas", "total"]
+    kind: Literal["stalled"] = "stalled"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReset:
+    wire: str
+    caller: str
+    ok: bool
+    detail: str = ""
+    kind: Literal["connection_reset"] = "connection_reset"
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    attempt: int
+    of: int
+    reason: str
+    delay: float
+    kind: Literal["retrying"] = "retrying"
+
+
+@dataclass(frozen=True, slots=True)
+class Continuing:
+    """The reply is being continued after a cut (output limit or a failed stream):
+    the renderer marks the seam; the joined text is exact."""
+
+    reason: str
+    kind: Literal["continuing"] = "continuing"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    message: str
+    level: Literal["info", "warning", "error"] = "info"
+    kind: Literal["notice"] = "notice"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    status: TurnStatus
+    final_text: str
+    error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    kind: Literal["turn_finished"] = "turn_finished"
+
+
+AgentEvent = (
+    TurnStarted
+    | ModelCallStarted
+    | TextDelta
+    | ThinkingDelta
+    | ToolCallStreaming
+    | ModelCallFinished
+    | ToolCallStarted
+    | ToolCallFinished
+    | Waiting
+    | Stalled
+    | ConnectionReset
+    | Retrying
+    | Continuing
+    | Notice
+    | TurnFinished
+)

@@ -1,0 +1,147 @@
+"""The turn loop: model call -> tool calls -> tool results -> model, until an answer.
+
+It never asks which provider it has. Failures the model should hear (tool errors)
+become tool results; failures the user should hear end the turn with a typed outcome
+and an actionable message. The history stays valid on every wire: a tool call always
+gets its result, and a cut tool call is never executed nor kept.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+
+from agent.call import CallResult, CallSettings, ProviderHealth, model_call
+from agent.events import (
+    AgentEvent,
+    Notice,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+    TurnStarted,
+)
+from agent.messages import Message, ToolCallPart, ToolResultPart, user_message
+from agent.providers.base import ModelRequest, Provider, ToolSpec
+from agent.recovery.messages import call_failure_message, cut_tool_call_message
+from agent.streaming.accumulator import Usage
+from agent.streaming.worker import StreamWorker
+from agent.tools.base import ToolContext, ToolRegistry, target_of
+
+
+@dataclass(slots=True)
+class TurnState:
+    """Everything one turn reads and changes, passed explicitly."""
+
+    provider: Provider
+    history: list[Message]
+    tools: ToolRegistry
+    tool_context: ToolContext
+    system_prompt: str
+    call_settings: CallSettings
+    health: ProviderHealth
+    max_iterations: int
+    max_tokens: int | None
+    interrupt: threading.Event
+    workers: list[StreamWorker]
+    on_message: Callable[[Message], None] = lambda message: None
+    session_id: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    api_calls: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def append(self, message: Message) -> None:
+        self.history.append(message)
+        self.on_message(message)
+
+
+def run_turn(state: TurnState, text: str) -> Iterator[AgentEvent]:
+    """Run one user turn; every event is counted by kind for the result."""
+    for event in _turn(state, text):
+        state.counts[event.kind] = state.counts.get(event.kind, 0) + 1
+        if isinstance(event, TurnFinished):
+            event = TurnFinished(event.status, event.final_text, event.error, dict(state.counts))
+        yield event
+
+
+def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
+    provider = state.provider
+    state.append(user_message(text))
+    yield TurnStarted(state.session_id, provider.name, provider.model)
+    specs = [ToolSpec(t.name, t.description, t.schema) for t in state.tools]
+    final_text = ""
+    for iteration in range(1, state.max_iterations + 1):
+        request = ModelRequest(provider.model, state.system_prompt, list(state.history), specs, state.max_tokens)
+        result = yield from model_call(
+            provider, request, state.call_settings, state.health, state.interrupt, state.workers, iteration
+        )
+        state.api_calls += result.attempts
+        state.usage = state.usage + result.usage
+        if result.status != "ok":
+            yield _finish_unanswered(state, result)
+            return
+        message = result.message
+        state.append(message)
+        final_text = message.text
+        calls = message.tool_calls
+        if not calls:
+            yield _finish_answer(result, final_text)
+            return
+        interrupted = yield from _run_tools(state, calls)
+        if interrupted:
+            yield TurnFinished("interrupted", final_text, "interrupted by the user while tools were running")
+            return
+    message = (
+        f"stopped after {state.max_iterations} model calls in one turn (the iteration cap); the work so far is "
+        "kept. Say 'continue' to go on, or raise --max-iterations."
+    )
+    yield TurnFinished("failed", final_text, message)
+
+
+def _finish_answer(result: CallResult, text: str) -> TurnFinished:
+    if result.stop_reason in ("content_filter", "refusal") and not text.strip():
+        reason = "refused to answer" if result.stop_reason == "refusal" else "stopped by the content filter"
+        return TurnFinished("failed", text, f"the model {reason}; nothing was executed. Rephrase the request.")
+    return TurnFinished("completed", text)
+
+
+def _finish_unanswered(state: TurnState, result: CallResult) -> TurnFinished:
+    """End a turn whose model call did not produce a usable reply; keep its text."""
+    if result.parts:
+        state.append(result.message)
+    text = result.text
+    if result.status == "interrupted":
+        return TurnFinished("interrupted", text, "interrupted by the user")
+    if result.status == "cut_tool_call":
+        return TurnFinished("failed", text, cut_tool_call_message(result, state.max_tokens))
+    return TurnFinished("failed", text, call_failure_message(result, state.provider, result.stale_after))
+
+
+def _run_tools(state: TurnState, calls: list[ToolCallPart]) -> Generator[AgentEvent, None, bool]:
+    """Run the calls in order; on interrupt the rest get a 'not executed' result."""
+    results: list[ToolResultPart] = []
+    interrupted = False
+    for call in calls:
+        if interrupted or state.interrupt.is_set():
+            interrupted = True
+            results.append(ToolResultPart(call.call_id, "not executed: the user interrupted the turn", True))
+            continue
+        target = target_of(call.arguments)
+        yield ToolCallStarted(call.call_id, call.name, target)
+        started = time.monotonic()
+        if call.arguments_error is not None:
+            content, is_error, summary = (
+                f"tool call not executed: {call.arguments_error}. Send the call again with valid JSON arguments.",
+                True,
+                "invalid JSON arguments",
+            )
+        else:
+            outcome = state.tools.execute(call.name, call.arguments, state.tool_context)
+            content, is_error, summary = outcome.content, outcome.is_error, outcome.summary
+        results.append(ToolResultPart(call.call_id, content, is_error))
+        yield ToolCallFinished(call.call_id, call.name, target, is_error, summary, time.monotonic() - started)
+    state.append(Message("tool", list(results)))
+    if interrupted:
+        yield Notice("interrupted: the remaining tool calls were not executed", "warning")
+    return interrupted

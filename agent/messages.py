@@ -1,0 +1,125 @@
+"""Neutral conversation types shared by every wire.
+
+Adapters in ``agent/providers/`` are the only code that knows how these map to a wire
+format. Everything here is a plain dataclass with a literal ``kind`` so that sessions,
+tests and the fallback chain can serialise and convert history without wire knowledge.
+This module imports nothing else of the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
+    kind: Literal["text"] = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingPart:
+    """Model reasoning. ``provider_data`` holds what must be echoed back verbatim
+    (the signature, or the opaque payload of a redacted block) and names the wire it
+    came from, so that another wire can drop it instead of sending a bad signature."""
+
+    text: str
+    signature: str | None = None
+    redacted_data: str | None = None
+    source_wire: str | None = None
+    kind: Literal["thinking"] = "thinking"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallPart:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    # Set when the model's argument text was not a JSON object: the call is kept (the
+    # wire needs it answered) but it is never executed; the error goes back to the model.
+    arguments_error: str | None = None
+    kind: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResultPart:
+    call_id: str
+    content: str
+    is_error: bool = False
+    kind: Literal["tool_result"] = "tool_result"
+
+
+Part = TextPart | ThinkingPart | ToolCallPart | ToolResultPart
+
+
+@dataclass(slots=True)
+class Message:
+    """One conversation message. Tool results travel in ``role="tool"`` messages."""
+
+    role: Role
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def tool_calls(self) -> list[ToolCallPart]:
+        return [p for p in self.parts if isinstance(p, ToolCallPart)]
+
+    @property
+    def tool_results(self) -> list[ToolResultPart]:
+        return [p for p in self.parts if isinstance(p, ToolResultPart)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "parts": [part_to_dict(p) for p in self.parts]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        role = data.get("role")
+        if role not in ("user", "assistant", "tool"):
+            raise ValueError(f"unknown message role {role!r}")
+        return cls(role=role, parts=[part_from_dict(p) for p in data.get("parts", [])])
+
+
+def user_message(text: str) -> Message:
+    return Message("user", [TextPart(text)])
+
+
+def part_to_dict(part: Part) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": part.kind}
+    for name in part.__dataclass_fields__:
+        if name != "kind":
+            data[name] = getattr(part, name)
+    return data
+
+
+_PART_TYPES: dict[str, type] = {
+    "text": TextPart,
+    "thinking": ThinkingPart,
+    "tool_call": ToolCallPart,
+    "tool_result": ToolResultPart,
+}
+
+
+def part_from_dict(data: dict[str, Any]) -> Part:
+    kind = data.get("kind")
+    part_type = _PART_TYPES.get(str(kind))
+    if part_type is None:
+        raise ValueError(f"unknown message part kind {kind!r}")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    part: Part = part_type(**fields)
+    return part
+
+
+def unanswered_tool_calls(history: list[Message]) -> list[ToolCallPart]:
+    """Tool calls of the last assistant message that have no result after it."""
+    for index in range(len(history) - 1, -1, -1):
+        message = history[index]
+        if message.role == "assistant":
+            answered = {r.call_id for m in history[index + 1 :] for r in m.tool_results}
+            return [c for c in message.tool_calls if c.call_id not in answered]
+    return []

@@ -1,0 +1,1 @@
+"""Provider adapters: the only code that knows a wire format or imports an SDK."""

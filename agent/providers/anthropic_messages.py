@@ -1,0 +1,227 @@
+"""The Anthropic Messages wire (``POST /v1/messages``) through the ``anthropic`` SDK."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from agent.providers.base import ErrorFacts, IncompleteStreamError, ModelRequest, ProviderStream
+from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
+from agent.providers.profiles import FINE_GRAINED_TOOL_STREAMING
+from agent.streaming.deltas import (
+    BlockEnd,
+    Delta,
+    RedactedThinking,
+    SignatureChunk,
+    StopChunk,
+    StopReason,
+    StreamEnd,
+    TextChunk,
+    ThinkingChunk,
+    ToolArgsChunk,
+    ToolCallBegin,
+    UsageChunk,
+)
+
+WIRE = "anthropic_messages"
+_STOP_REASONS: dict[str, StopReason] = {
+    "end_turn": "completed",
+    "stop_sequence": "completed",
+    "pause_turn": "completed",
+    "tool_use": "tool_calls",
+    "max_tokens": "truncated",
+    "model_context_window_exceeded": "truncated",
+    "refusal": "refusal",
+}
+# Without a key the SDK refuses to send; a local gateway may need none.
+_NO_KEY = "no-key"
+
+
+class AnthropicMessagesProvider(ProviderBase):
+    wire = WIRE
+
+    def _build_client(self, on_request: Callable[[Any], None]) -> Any:
+        import anthropic
+
+        return anthropic.Anthropic(
+            api_key=self._api_key or _NO_KEY,
+            base_url=self.base_url or None,
+            max_retries=0,  # the agent owns retries: one policy, one budget
+            timeout=self._timeout,
+            default_headers=self.profile.request_headers(self.model_info),
+            http_client=self._http_client(on_request),
+        )
+
+    def open_stream(self, request: ModelRequest) -> ProviderStream:
+        params = self.build_params(request)
+        if request.stream:
+            return LeasedStream(self._connection, lambda c: c.messages.create(**params, stream=True), stream_deltas)
+        return LeasedStream(self._connection, lambda c: c.messages.create(**params), message_deltas)
+
+    def build_params(self, request: ModelRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": self.output_limit(request),
+            "messages": to_wire_messages(request.messages, request.continuation),
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.tools:
+            params["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.schema} for t in request.tools
+            ]
+            if self._eager:
+                for tool in params["tools"]:
+                    tool["eager_input_streaming"] = True
+        return params
+
+    def error_facts(self, exc: BaseException) -> ErrorFacts:
+        import anthropic
+
+        common = self.common_error_facts(exc)
+        if common is not None:
+            return common
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ErrorFacts("timeout", str(exc))
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__
+            return ErrorFacts("transport", f"{exc}: {cause}" if cause else str(exc))
+        if isinstance(exc, anthropic.APIStatusError):
+            kind, message, _ = body_error(exc.body)
+            headers = exc.response.headers if exc.response is not None else None
+            text = message or str(exc)
+            if exc.status_code == 200:  # an `event: error` inside the stream
+                return ErrorFacts("sse_error", text, None, retry_after_seconds(headers), kind)
+            return ErrorFacts("http_status", text, exc.status_code, retry_after_seconds(headers), kind)
+        if isinstance(exc, anthropic.APIError):
+            kind, message, _ = body_error(exc.body)
+            return ErrorFacts("sse_error", message or str(exc), None, None, kind)
+        return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
+
+
+# -- conversion: neutral -> wire ---------------------------------------------------
+def to_wire_messages(messages: list[Message], continuation: str | None = None) -> list[dict[str, Any]]:
+    """Neutral history to Anthropic messages: tool results ride in user messages,
+    consecutive same-role messages merge, thinking from another wire is dropped."""
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        blocks = [b for b in (_block(p) for p in message.parts) if b is not None]
+        if message.role == "tool":
+            blocks.sort(key=lambda b: b["type"] != "tool_result")
+        role = "assistant" if message.role == "assistant" else "user"
+        if not blocks:
+            continue
+        if wire and wire[-1]["role"] == role:
+            wire[-1]["content"].extend(blocks)
+        else:
+            wire.append({"role": role, "content": blocks})
+    if continuation:
+        _append_prefill(wire, continuation)
+    return wire
+
+
+def _block(part: Any) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ThinkingPart):
+        if part.source_wire != WIRE:
+            return None  # signatures cannot cross providers
+        if part.redacted_data is not None:
+            return {"type": "redacted_thinking", "data": part.redacted_data}
+        if not part.signature:
+            return None  # an unsigned (cut) thinking block would be refused
+        return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+    if isinstance(part, ToolCallPart):
+        return {"type": "tool_use", "id": part.call_id, "name": part.name, "input": part.arguments}
+    if isinstance(part, ToolResultPart):
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.call_id, "content": part.content}
+        if part.is_error:
+            block["is_error"] = True
+        return block
+    return None
+
+
+def _append_prefill(wire: list[dict[str, Any]], text: str) -> None:
+    # The API refuses a final assistant message that ends in whitespace; the loop
+    # re-joins the seam exactly on its side.
+    prefill = text.rstrip()
+    if not prefill:
+        return
+    block = {"type": "text", "text": prefill}
+    if wire and wire[-1]["role"] == "assistant":
+        wire[-1]["content"].append(block)
+    else:
+        wire.append({"role": "assistant", "content": [block]})
+
+
+# -- conversion: wire -> deltas ----------------------------------------------------
+def stream_deltas(stream: Any) -> Iterator[Delta]:
+    """Translate SDK stream events. ``ping`` never reaches us (the SDK drops it);
+    unknown events are ignored."""
+    for event in stream:
+        kind = event.type
+        if kind == "content_block_delta":
+            delta = event.delta
+            dkind = delta.type
+            if dkind == "text_delta":
+                yield TextChunk(delta.text)
+            elif dkind == "input_json_delta":
+                yield ToolArgsChunk(event.index, delta.partial_json, bool(delta.partial_json))
+            elif dkind == "thinking_delta":
+                yield ThinkingChunk(delta.thinking)
+            elif dkind == "signature_delta":
+                yield SignatureChunk(delta.signature)
+        elif kind == "content_block_start":
+            yield from _block_start(event.index, event.content_block)
+        elif kind == "content_block_stop":
+            yield BlockEnd()
+        elif kind == "message_start":
+            usage = event.message.usage
+            yield UsageChunk(usage.input_tokens, usage.output_tokens)
+        elif kind == "message_delta":
+            if event.delta.stop_reason:
+                raw = event.delta.stop_reason
+                yield StopChunk(_STOP_REASONS.get(raw, "completed"), raw)
+            if event.usage is not None:
+                yield UsageChunk(getattr(event.usage, "input_tokens", None), event.usage.output_tokens)
+        elif kind == "message_stop":
+            yield StreamEnd()
+            return
+    raise IncompleteStreamError("the stream ended without its terminal event (message_stop)")
+
+
+def _block_start(index: int, block: Any) -> Iterator[Delta]:
+    yield BlockEnd()  # a new block never continues the previous one
+    kind = block.type
+    if kind == "text":
+        yield TextChunk(block.text, bool(block.text))
+    elif kind == "thinking":
+        yield ThinkingChunk(block.thinking or "", bool(block.thinking))
+    elif kind == "redacted_thinking":
+        yield RedactedThinking(block.data)
+    elif kind == "tool_use":
+        yield ToolCallBegin(index, block.id, block.name)
+        if block.input:
+            yield ToolArgsChunk(index, json.dumps(block.input))
+
+
+def message_deltas(message: Any) -> Iterator[Delta]:
+    """A non-streamed Message as the same deltas a stream would have produced."""
+    yield UsageChunk(message.usage.input_tokens, message.usage.output_tokens)
+    for index, block in enumerate(message.content):
+        yield from _block_start(index, block)
+        if block.type == "text":
+            pass  # the text came whole with the block start
+        elif block.type == "thinking" and block.signature:
+            yield SignatureChunk(block.signature)
+        yield BlockEnd()
+    raw = message.stop_reason or "end_turn"
+    yield StopChunk(_STOP_REASONS.get(raw, "completed"), raw)
+    yield StreamEnd()
+
+
+def beta_header_for_eager_streaming() -> dict[str, str]:
+    """For endpoints that refuse the per-tool field: the older beta header."""
+    return {"anthropic-beta": FINE_GRAINED_TOOL_STREAMING}

@@ -1,0 +1,111 @@
+"""The provider protocol and the facts it reports about its errors.
+
+A provider talks to one wire, owns its SDK client's life (see ``connection.py``) and
+turns SDK exceptions into ``ErrorFacts`` for the retry policy. The loop only ever sees
+this protocol, never a concrete wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from agent.messages import Message
+from agent.streaming.deltas import Delta
+
+ErrorKind = Literal[
+    "http_status",  # the server answered with an error status before streaming
+    "sse_error",  # an error event inside a 200 stream
+    "transport",  # connection refused/reset/closed, incomplete chunked read...
+    "timeout",  # a socket-level timeout from the HTTP client
+    "stale",  # our stale detector killed the stream
+    "incomplete_stream",  # the body ended without the wire's terminal event
+    "other",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """What the loop asks for; the provider turns it into its wire's request.
+
+    ``continuation`` is assistant text already shown to the user that the model must
+    continue (after a cut stream or the output limit); each wire renders it its own way.
+    ``max_tokens`` is an explicit limit (user setting or a raised retry); None lets the
+    provider decide from its profile and the model catalog.
+    """
+
+    model: str
+    system: str
+    messages: list[Message]
+    tools: list[ToolSpec] = field(default_factory=list)
+    max_tokens: int | None = None
+    continuation: str | None = None
+    stream: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFacts:
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    retry_after: float | None = None
+    error_type: str | None = None
+    output_emitted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResetReport:
+    wire: str
+    caller: str
+    ok: bool
+    detail: str = ""
+    sockets_shut: int = 0
+
+
+class ProviderStream(Protocol):
+    """One streamed response. Iterated in the worker thread; ``close`` by its owner."""
+
+    def __iter__(self) -> Iterator[Delta]: ...
+
+    def close(self) -> None: ...
+
+
+class Provider(Protocol):
+    name: str  # profile name: anthropic, openai, openrouter, custom
+    wire: str  # anthropic_messages | chat_completions
+    model: str
+    base_url: str
+    is_local: bool  # a loopback or private endpoint (local servers get longer stale limits)
+
+    def open_stream(self, request: ModelRequest) -> ProviderStream:
+        """Send the request and return its stream (blocks until response headers)."""
+        ...
+
+    def reset(self, caller: str) -> ResetReport:
+        """Kill every in-flight read of this provider's client and rebuild the client.
+        The one connection-reset path: stale detector, retry, interrupt and fallback."""
+        ...
+
+    def error_facts(self, exc: BaseException) -> ErrorFacts: ...
+
+    def output_limit(self, request: ModelRequest) -> int | None:
+        """The ``max_tokens`` this provider would send for ``request``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class IncompleteStreamError(Exception):
+    """The response body ended before the wire's terminal event."""
+
+
+class StaleStreamError(Exception):
+    """Raised into the attempt by the stale detector (never by the network)."""

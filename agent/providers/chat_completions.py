@@ -1,0 +1,250 @@
+"""The OpenAI chat-completions wire (OpenAI, OpenRouter, vLLM, llama.cpp, Ollama...)
+through the ``openai`` SDK."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from agent.providers.base import ErrorFacts, IncompleteStreamError, ModelRequest, ProviderStream
+from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
+from agent.streaming.accumulator import parse_arguments
+from agent.streaming.deltas import (
+    Delta,
+    StopChunk,
+    StopReason,
+    StreamEnd,
+    TextChunk,
+    ThinkingChunk,
+    ToolArgsChunk,
+    ToolCallBegin,
+    UsageChunk,
+)
+
+WIRE = "chat_completions"
+_FINISH_REASONS: dict[str, StopReason] = {
+    "stop": "completed",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "length": "truncated",
+    "content_filter": "content_filter",
+}
+_CONTINUE_PROMPT = (
+    "[Your previous reply was cut off after the text above. Continue exactly where it stopped, "
+    "without repeating anything.]"
+)
+_NO_KEY = "no-key"
+
+
+class ChatCompletionsProvider(ProviderBase):
+    wire = WIRE
+
+    def _build_client(self, on_request: Callable[[Any], None]) -> Any:
+        import openai
+
+        return openai.OpenAI(
+            api_key=self._api_key or _NO_KEY,
+            base_url=self.base_url or None,
+            max_retries=0,  # the agent owns retries: one policy, one budget
+            timeout=self._timeout,
+            default_headers=self.profile.request_headers(self.model_info),
+            http_client=self._http_client(on_request),
+        )
+
+    def open_stream(self, request: ModelRequest) -> ProviderStream:
+        params = self.build_params(request)
+        if request.stream:
+            params["stream"] = True
+            params["stream_options"] = {"include_usage": True}
+            return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), stream_deltas)
+        return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), completion_deltas)
+
+    def build_params(self, request: ModelRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": to_wire_messages(request.system, request.messages, request.continuation),
+        }
+        limit = self.output_limit(request)
+        if limit is not None:
+            params[self.profile.max_tokens_field] = limit
+        if request.tools:
+            params["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.schema},
+                }
+                for t in request.tools
+            ]
+        return params
+
+    def error_facts(self, exc: BaseException) -> ErrorFacts:
+        import openai
+
+        common = self.common_error_facts(exc)
+        if common is not None:
+            return common
+        if isinstance(exc, openai.APITimeoutError):
+            return ErrorFacts("timeout", str(exc))
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            kind = "timeout" if cause is not None and "Timeout" in type(cause).__name__ else "transport"
+            return ErrorFacts(kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
+        if isinstance(exc, openai.APIStatusError):
+            kind, message, _ = body_error(exc.body)
+            return ErrorFacts(
+                "http_status",
+                message or str(exc),
+                exc.status_code,
+                retry_after_seconds(exc.response.headers),
+                kind,
+            )
+        if isinstance(exc, openai.APIError):  # an error chunk inside a 200 stream
+            kind, message, code = body_error(exc.body)
+            status = code if isinstance(code, int) else _int_or_none(code)
+            return ErrorFacts("sse_error", message or exc.message, status, None, kind)
+        return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+# -- conversion: neutral -> wire ---------------------------------------------------
+def to_wire_messages(system: str, messages: list[Message], continuation: str | None) -> list[dict[str, Any]]:
+    """Neutral history to chat messages. Thinking is not sent back on this wire."""
+    wire: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        if message.role == "tool":
+            for result in message.tool_results:
+                wire.append({"role": "tool", "tool_call_id": result.call_id, "content": _result_text(result)})
+            text = message.text
+            if text:
+                wire.append({"role": "user", "content": text})
+        elif message.role == "assistant":
+            entry = _assistant(message)
+            if entry is not None:
+                wire.append(entry)
+        elif message.text:
+            wire.append({"role": "user", "content": message.text})
+    if continuation:
+        wire.append({"role": "assistant", "content": continuation})
+        wire.append({"role": "user", "content": _CONTINUE_PROMPT})
+    return wire
+
+
+def _result_text(result: ToolResultPart) -> str:
+    return f"Error: {result.content}" if result.is_error else result.content
+
+
+def _assistant(message: Message) -> dict[str, Any] | None:
+    text = "".join(p.text for p in message.parts if isinstance(p, TextPart))
+    calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
+    if not text and not calls:
+        return None
+    entry: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        entry["tool_calls"] = [
+            {
+                "id": c.call_id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
+            }
+            for c in calls
+        ]
+    return entry
+
+
+# -- conversion: wire -> deltas ----------------------------------------------------
+@dataclass(slots=True)
+class _OpenCall:
+    slot: int
+    call_id: str | None
+    name: str
+    arguments: str = ""
+
+
+class _ToolCallSlots:
+    """Maps chat tool-call fragments to calls, robust to servers that reuse index 0 for
+    a new call, repeat the id on every fragment, or resend the name."""
+
+    def __init__(self) -> None:
+        self._by_index: dict[int, _OpenCall] = {}
+        self._next_slot = 0
+
+    def feed(self, fragment: Any) -> Iterator[Delta]:
+        index = fragment.index if fragment.index is not None else 0
+        function = fragment.function
+        name = (function.name if function else None) or ""
+        arguments = (function.arguments if function else None) or ""
+        current = self._by_index.get(index)
+        if current is None or self._starts_new_call(current, fragment.id, name):
+            current = _OpenCall(self._next_slot, fragment.id, name)
+            self._next_slot += 1
+            self._by_index[index] = current
+            yield ToolCallBegin(current.slot, fragment.id or f"call_{current.slot}", name)
+        if arguments:
+            current.arguments += arguments
+            yield ToolArgsChunk(current.slot, arguments)
+
+    @staticmethod
+    def _starts_new_call(current: _OpenCall, call_id: str | None, name: str) -> bool:
+        if call_id and current.call_id and call_id != current.call_id:
+            return True
+        # No id to tell by: a name arriving after a whole argument object is a new call.
+        complete = bool(current.arguments) and parse_arguments(current.arguments)[1] is None
+        return not call_id and bool(name) and complete
+
+
+def stream_deltas(stream: Any) -> Iterator[Delta]:
+    slots = _ToolCallSlots()
+    finished = False
+    for chunk in stream:
+        usage = chunk.usage
+        if usage is not None:
+            yield UsageChunk(usage.prompt_tokens, usage.completion_tokens)
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta is not None:
+                reasoning = _reasoning(delta)
+                if reasoning:
+                    yield ThinkingChunk(reasoning)
+                if delta.content:
+                    yield TextChunk(delta.content)
+                if delta.tool_calls:
+                    for fragment in delta.tool_calls:
+                        yield from slots.feed(fragment)
+            if choice.finish_reason:
+                finished = True
+                raw = choice.finish_reason
+                yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
+    if not finished:
+        raise IncompleteStreamError("the stream ended without its terminal event (finish_reason, [DONE])")
+    yield StreamEnd()
+
+
+def _reasoning(delta: Any) -> str | None:
+    extra = delta.model_extra or {}
+    value = extra.get("reasoning_content") or extra.get("reasoning")
+    return value if isinstance(value, str) else None
+
+
+def completion_deltas(completion: Any) -> Iterator[Delta]:
+    """A non-streamed ChatCompletion as the deltas a stream would have produced."""
+    if completion.usage is not None:
+        yield UsageChunk(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+    choice = completion.choices[0]
+    message = choice.message
+    if message.content:
+        yield TextChunk(message.content)
+    for slot, call in enumerate(message.tool_calls or []):
+        yield ToolCallBegin(slot, call.id, call.function.name)
+        yield ToolArgsChunk(slot, call.function.arguments or "")
+    raw = choice.finish_reason or "stop"
+    yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
+    yield StreamEnd()

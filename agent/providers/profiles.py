@@ -1,0 +1,154 @@
+"""Named provider profiles: wire, endpoint, key variable and per-provider quirks.
+
+Every provider-specific decision that is not about the wire format lives here or in
+the model catalog, decided once when the provider is built.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlparse
+
+from agent.models import ModelInfo
+
+Wire = Literal["anthropic_messages", "chat_completions"]
+WIRES: tuple[Wire, ...] = ("anthropic_messages", "chat_completions")
+FINE_GRAINED_TOOL_STREAMING = "fine-grained-tool-streaming-2025-05-14"
+# Room kept for the estimate's error when clamping max_tokens to the context window.
+_CONTEXT_MARGIN = 1_024
+_MIN_OUTPUT = 1_024
+
+
+class ProfileError(ValueError):
+    """A provider name, wire or endpoint that cannot work; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderProfile:
+    name: str
+    wire: Wire
+    base_url: str | None
+    key_env: str | None
+    default_model: str | None
+    key_required: bool = True
+    # Claude models through this provider get the catalog's real output limit and the
+    # fine-grained tool streaming header (OpenRouter applies a low default otherwise and
+    # its proxy kills a tool call that streams nothing for ~125 s).
+    claude_output_limit: bool = False
+    claude_fine_grained_header: bool = False
+    max_tokens_field: str = "max_tokens"
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        return is_local_url(self.base_url)
+
+    def resolve_key(self, explicit: str | None) -> str | None:
+        if explicit:
+            return explicit
+        return os.environ.get(self.key_env) if self.key_env else None
+
+    def output_tokens(self, model: ModelInfo, explicit: int | None, estimated_input: int) -> int | None:
+        """The max_tokens to send: the user's value wins; else the wire or quirk decides."""
+        if explicit is not None:
+            return explicit
+        needs_limit = self.wire == "anthropic_messages" or (
+            self.claude_output_limit and model.family == "claude"
+        )
+        if not needs_limit:
+            return None  # the server's own default is right for this provider
+        room = model.context_window - estimated_input - _CONTEXT_MARGIN
+        return max(_MIN_OUTPUT, min(model.max_output_tokens, room))
+
+    def request_headers(self, model: ModelInfo) -> dict[str, str]:
+        headers = dict(self.extra_headers)
+        if self.claude_fine_grained_header and model.family == "claude":
+            headers["x-anthropic-beta"] = FINE_GRAINED_TOOL_STREAMING
+        return headers
+
+
+PROFILES: dict[str, ProviderProfile] = {
+    "anthropic": ProviderProfile(
+        "anthropic", "anthropic_messages", "https://api.anthropic.com", "ANTHROPIC_API_KEY", "claude-sonnet-4-6"
+    ),
+    "openai": ProviderProfile(
+        "openai",
+        "chat_completions",
+        "https://api.openai.com/v1",
+        "OPENAI_API_KEY",
+        "gpt-4.1",
+        max_tokens_field="max_completion_tokens",
+    ),
+    "openrouter": ProviderProfile(
+        "openrouter",
+        "chat_completions",
+        "https://openrouter.ai/api/v1",
+        "OPENROUTER_API_KEY",
+        "anthropic/claude-sonnet-4.6",
+        claude_output_limit=True,
+        claude_fine_grained_header=True,
+        extra_headers={"X-Title": "stayline"},
+    ),
+    "custom": ProviderProfile("custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False),
+}
+
+
+def infer_wire(base_url: str) -> Wire:
+    """A custom endpoint whose URL path ends in ``/anthropic`` speaks Anthropic Messages."""
+    path = urlparse(base_url).path.rstrip("/")
+    return "anthropic_messages" if path.endswith("/anthropic") else "chat_completions"
+
+
+def resolve_profile(name: str, base_url: str | None = None, api_mode: str | None = None) -> ProviderProfile:
+    """The profile for ``name`` with the user's endpoint and wire applied."""
+    profile = PROFILES.get(name)
+    if profile is None:
+        raise ProfileError(f"unknown provider {name!r}; choose one of: {', '.join(PROFILES)}")
+    if api_mode is not None and api_mode not in WIRES:
+        raise ProfileError(f"unknown --api-mode {api_mode!r}; choose one of: {', '.join(WIRES)}")
+    if name == "custom" and not base_url:
+        raise ProfileError("the custom provider needs an endpoint: pass --base-url URL")
+    if base_url:
+        _check_url(base_url)
+    wire: Wire = profile.wire
+    if api_mode is not None:
+        wire = api_mode  # type: ignore[assignment]
+    elif name == "custom" and base_url:
+        wire = infer_wire(base_url)
+    if api_mode is not None and name != "custom" and api_mode != profile.wire:
+        raise ProfileError(f"provider {name} speaks {profile.wire}; --api-mode {api_mode} needs --provider custom")
+    return ProviderProfile(
+        profile.name,
+        wire,
+        base_url or profile.base_url,
+        profile.key_env,
+        profile.default_model,
+        profile.key_required,
+        profile.claude_output_limit,
+        profile.claude_fine_grained_header,
+        profile.max_tokens_field,
+        dict(profile.extra_headers),
+    )
+
+
+def _check_url(url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ProfileError(f"--base-url {url!r} is not an http(s) URL such as http://127.0.0.1:8080/v1")
+
+
+def is_local_url(url: str | None) -> bool:
+    """Loopback or private-network endpoints (local model servers are slow to start)."""
+    if not url:
+        return False
+    host = urlparse(url).hostname or ""
+    if host in ("localhost", "host.docker.internal") or host.endswith(".local"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local

@@ -1,0 +1,1 @@
+"""Recovery: the retry policy, the stall ledger and the fallback chain."""

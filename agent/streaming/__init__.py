@@ -1,0 +1,1 @@
+"""Streaming machinery: neutral deltas, the accumulator, the worker and the watchdog."""

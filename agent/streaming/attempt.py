@@ -1,0 +1,134 @@
+"""One attempt at a model call: a worker streams, the loop thread watches.
+
+The loop thread waits on the worker's queue in short slices; between items it asks the
+stale detector for a verdict and checks the interrupt. A stale or interrupted stream is
+killed through the provider's one reset path, which shuts its sockets down so the
+worker's blocked read wakes at once; the worker then closes what it owned and ends.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from agent.events import (
+    AgentEvent,
+    ConnectionReset,
+    Stalled,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallStreaming,
+    Waiting,
+)
+from agent.providers.base import ErrorFacts, ModelRequest, Provider, ResetReport
+from agent.streaming.accumulator import Accumulator, ResponseSnapshot
+from agent.streaming.deltas import TextChunk, ThinkingChunk, ToolCallBegin
+from agent.streaming.seam import SeamTrimmer
+from agent.streaming.watchdog import Clock, StaleWatchdog
+from agent.streaming.worker import Failed, Finished, StreamWorker, Wake
+
+MAX_WAIT_SLICE = 0.25  # bounds how late a verdict or an interrupt can be noticed
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    snapshot: ResponseSnapshot
+    error: ErrorFacts | None = None
+    interrupted: bool = False
+    reset_done: bool = False  # the attempt already reset the connection (stale/interrupt)
+    terminal_missing: bool = False
+
+
+def reset_event(report: ResetReport) -> ConnectionReset:
+    return ConnectionReset(report.wire, report.caller, report.ok, report.detail)
+
+
+def run_attempt(
+    provider: Provider,
+    request: ModelRequest,
+    *,
+    stale_after: float,
+    interrupt: threading.Event,
+    clock: Clock,
+    on_worker: list[StreamWorker] | None = None,
+    shown_text: str = "",
+) -> Generator[AgentEvent, None, AttemptResult]:
+    accumulator = Accumulator(provider.wire)
+    trimmer = SeamTrimmer(shown_text)
+    watchdog = StaleWatchdog(stale_after, streaming=request.stream, clock=clock)
+    worker = StreamWorker(lambda: provider.open_stream(request))
+    if on_worker is not None:
+        on_worker.append(worker)  # lets interrupt() wake this wait from another thread
+    worker.start()
+    get = worker.queue.get
+    try:
+        while True:
+            if interrupt.is_set():
+                return (yield from _kill(provider, worker, accumulator, "interrupt"))
+            wait = min(MAX_WAIT_SLICE, watchdog.seconds_to_next_check() + 0.001)
+            try:
+                item = get(timeout=wait)
+            except queue.Empty:
+                verdict = watchdog.check()
+                if verdict.state == "stale":
+                    yield Stalled(round(verdict.silent_for, 1), verdict.phase)
+                    return (yield from _kill(provider, worker, accumulator, "stale", verdict.silent_for))
+                if verdict.state == "waiting":
+                    yield Waiting(round(verdict.silent_for), verdict.phase)
+                continue
+            if isinstance(item, Wake):
+                continue
+            if isinstance(item, Finished):
+                snapshot = accumulator.snapshot()
+                if snapshot.state == "streaming":  # the iterator ended without the terminal event
+                    failed = accumulator.snapshot(failed=True)
+                    facts = ErrorFacts("incomplete_stream", "the stream ended without its terminal event")
+                    return AttemptResult(failed, facts, terminal_missing=True)
+                return AttemptResult(snapshot)
+            if isinstance(item, Failed):
+                snapshot = accumulator.snapshot(failed=True)
+                facts = provider.error_facts(item.error)
+                return AttemptResult(snapshot, _with_output(facts, snapshot))
+            if item.progress:
+                watchdog.progress()
+            if isinstance(item, TextChunk):
+                text = trimmer.feed(item.text)
+                if not text:
+                    continue
+                item = TextChunk(text)
+                yield TextDelta(text)
+            elif isinstance(item, ThinkingChunk) and item.text:
+                yield ThinkingDelta(item.text)
+            elif isinstance(item, ToolCallBegin):
+                yield ToolCallStreaming(item.call_id, item.name)
+            accumulator.apply(item)
+    finally:
+        if on_worker is not None and worker in on_worker:
+            on_worker.remove(worker)
+
+
+def _kill(
+    provider: Provider,
+    worker: StreamWorker,
+    accumulator: Accumulator,
+    caller: str,
+    silent_for: float = 0.0,
+) -> Generator[AgentEvent, None, AttemptResult]:
+    report = provider.reset(caller)
+    yield reset_event(report)
+    worker.abandon()
+    if caller == "interrupt":
+        return AttemptResult(accumulator.snapshot(interrupted=True), interrupted=True, reset_done=True)
+    snapshot = accumulator.snapshot(failed=True)
+    facts = ErrorFacts("stale", f"the provider sent nothing for {silent_for:.0f} s")
+    return AttemptResult(snapshot, _with_output(facts, snapshot), reset_done=True)
+
+
+def _with_output(facts: ErrorFacts, snapshot: ResponseSnapshot) -> ErrorFacts:
+    if not snapshot.has_visible_output:
+        return facts
+    return ErrorFacts(
+        facts.kind, facts.message, facts.status, facts.retry_after, facts.error_type, output_emitted=True
+    )
