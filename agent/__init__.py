@@ -1,32 +1,65 @@
 """stayline: an agent conversation loop that does not lose your work when a provider stalls.
 
-The public surface: ``AIAgent``, ``AgentResult``, the event types, ``Tool``.
+The public surface: ``AIAgent``, ``AgentResult``, the event types, ``Tool``. Names are
+loaded on first use so that ``stayline --help`` does not pay for the whole agent.
 """
 
-from agent.agent import AIAgent
-from agent.config import Settings
-from agent.errors import ConfigError, MissingKeyError, StaylineError
-from agent.events import (
-    AgentEvent,
-    ConnectionReset,
-    Continuing,
-    ModelCallFinished,
-    ModelCallStarted,
-    Notice,
-    Retrying,
-    Stalled,
-    TextDelta,
-    ThinkingDelta,
-    ToolCallFinished,
-    ToolCallStarted,
-    ToolCallStreaming,
-    TurnFinished,
-    TurnStarted,
-    Waiting,
-)
-from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from agent.result import AgentResult
-from agent.tools.base import Tool, ToolContext, ToolError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.agent import AIAgent
+    from agent.config import Settings
+    from agent.errors import ConfigError, MissingKeyError, StaylineError
+    from agent.events import (
+        AgentEvent,
+        ConnectionReset,
+        Continuing,
+        ModelCallFinished,
+        ModelCallStarted,
+        Notice,
+        Retrying,
+        Stalled,
+        TextDelta,
+        ThinkingDelta,
+        ToolCallFinished,
+        ToolCallStarted,
+        ToolCallStreaming,
+        TurnFinished,
+        TurnStarted,
+        Waiting,
+    )
+    from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+    from agent.result import AgentResult
+    from agent.tools.base import Tool, ToolContext, ToolError
+
+
+_HOMES = {
+    "AIAgent": "agent.agent",
+    "Settings": "agent.config",
+    "ConfigError": "agent.errors",
+    "MissingKeyError": "agent.errors",
+    "StaylineError": "agent.errors",
+    "AgentResult": "agent.result",
+    "Tool": "agent.tools.base",
+    "ToolContext": "agent.tools.base",
+    "ToolError": "agent.tools.base",
+    **dict.fromkeys(
+        ("Message", "TextPart", "ThinkingPart", "ToolCallPart", "ToolResultPart"), "agent.messages"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOMES.get(name, "agent.events" if name in __all__ else None)
+    if module is None:
+        raise AttributeError(f"module 'agent' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AIAgent",

@@ -84,6 +84,7 @@ class AIAgent:
         self._turn_lock = threading.Lock()
         self._health = ProviderHealth()
         self.session_id: str | None = None
+        self.last_result: AgentResult | None = None
 
     # -- conversation --------------------------------------------------------------
     @property
@@ -105,29 +106,28 @@ class AIAgent:
 
     # -- turns ---------------------------------------------------------------------
     def stream(self, text: str) -> Iterator[AgentEvent]:
-        """Run one turn, yielding its events; the last one is ``TurnFinished``."""
+        """Run one turn, yielding its events; the last one is ``TurnFinished``.
+        When it ends, ``last_result`` holds the turn's ``AgentResult``."""
         if not self._turn_lock.acquire(blocking=False):
             raise AgentBusyError("this agent is already running a turn; one turn at a time")
         self._interrupt.clear()
+        state = self._turn_state()
         try:
-            yield from run_turn(self._turn_state(), text)
+            for event in run_turn(state, text):
+                if isinstance(event, TurnFinished):
+                    self.last_result = self._result(state, event)
+                yield event
         finally:
             self._turn_lock.release()
 
     def run(self, text: str) -> AgentResult:
         """Run one turn to its end and return the outcome."""
-        state = self._turn_state()
-        if not self._turn_lock.acquire(blocking=False):
-            raise AgentBusyError("this agent is already running a turn; one turn at a time")
-        self._interrupt.clear()
-        finished: TurnFinished | None = None
-        try:
-            for event in run_turn(state, text):
-                if isinstance(event, TurnFinished):
-                    finished = event
-        finally:
-            self._turn_lock.release()
-        assert finished is not None  # run_turn always ends with TurnFinished
+        for _event in self.stream(text):
+            pass
+        assert self.last_result is not None  # every turn ends with TurnFinished
+        return self.last_result
+
+    def _result(self, state: TurnState, finished: TurnFinished) -> AgentResult:
         return AgentResult(
             status=finished.status,
             final_text=finished.final_text,
@@ -176,7 +176,9 @@ class AIAgent:
 
 
 def _provider_from(settings: Settings) -> Provider:
-    name = settings.provider or ("custom" if settings.base_url and not settings.provider else default_provider())
+    name = settings.provider or (
+        "custom" if settings.base_url and not settings.provider else default_provider()
+    )
     try:
         profile = resolve_profile(name, settings.base_url, settings.api_mode)
     except ProfileError as exc:

@@ -94,11 +94,13 @@ def model_call(
     kept: list[Part] = []
     usage = Usage()
     attempt = 0
+    requests_sent = 0  # across continuations, for the api_calls count
     continuations = 0
     stalls = 0
     stale_after = settings.stale_after(provider, request)
     while True:
         attempt += 1
+        requests_sent += 1
         shown = "".join(p.text for p in kept if isinstance(p, TextPart))
         attempt_request = replace(request, continuation=shown or None)
         yield ModelCallStarted(call_number, attempt, provider.name, provider.model)
@@ -115,15 +117,22 @@ def model_call(
         usage = usage + snapshot.usage
         if result.interrupted:
             parts = merge_parts(kept, _visible_parts(snapshot))
-            return CallResult("interrupted", parts, None, usage, attempts=attempt, stalls=stalls)
+            return CallResult("interrupted", parts, None, usage, attempts=requests_sent, stalls=stalls)
         if result.error is None:
             health.consecutive_stalls = 0
-            yield ModelCallFinished(snapshot.stop_reason, snapshot.usage.input_tokens, snapshot.usage.output_tokens)
+            yield ModelCallFinished(
+                snapshot.stop_reason, snapshot.usage.input_tokens, snapshot.usage.output_tokens
+            )
             parts = merge_parts(kept, snapshot.parts)
             if snapshot.state == "cut_mid_tool_call":
                 return CallResult(
-                    "cut_tool_call", [p for p in parts if not isinstance(p, ToolCallPart)], snapshot.stop_reason,
-                    usage, cut_call=snapshot.cut_call, attempts=attempt, stalls=stalls,
+                    "cut_tool_call",
+                    [p for p in parts if not isinstance(p, ToolCallPart)],
+                    snapshot.stop_reason,
+                    usage,
+                    cut_call=snapshot.cut_call,
+                    attempts=requests_sent,
+                    stalls=stalls,
                 )
             if snapshot.state == "truncated" and continuations < settings.max_continuations:
                 continuations += 1
@@ -131,7 +140,7 @@ def model_call(
                 attempt = 0  # a continuation is a new call with its own retry budget
                 yield Continuing("the reply reached the output limit; asking the model to continue")
                 continue
-            return CallResult("ok", parts, snapshot.stop_reason, usage, attempts=attempt, stalls=stalls)
+            return CallResult("ok", parts, snapshot.stop_reason, usage, attempts=requests_sent, stalls=stalls)
         facts = result.error
         if facts.kind == "stale":
             stalls += 1
@@ -142,13 +151,22 @@ def model_call(
         decision = decide(facts, attempt, settings.max_attempts, health.consecutive_stalls)
         if decision.action == "fail":
             return CallResult(
-                "failed", kept, None, usage, facts, decision, snapshot.cut_call, attempt, stalls, stale_after
+                "failed",
+                kept,
+                None,
+                usage,
+                facts,
+                decision,
+                snapshot.cut_call,
+                requests_sent,
+                stalls,
+                stale_after,
             )
         yield Retrying(attempt + 1, settings.max_attempts, decision.reason, round(decision.delay, 2))
         if not result.reset_done:
             caller = "mid_tool_call_retry" if snapshot.cut_call is not None else "retry"
             yield reset_event(provider.reset(caller))
         if decision.delay and interrupt.wait(decision.delay):
-            return CallResult("interrupted", kept, None, usage, attempts=attempt, stalls=stalls)
+            return CallResult("interrupted", kept, None, usage, attempts=requests_sent, stalls=stalls)
         if kept:
             yield Continuing("the stream broke after some text; asking the model to continue from there")

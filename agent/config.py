@@ -18,7 +18,11 @@ DEFAULT_MAX_ITERATIONS = 90
 DEFAULT_MAX_RETRIES = 2  # retries after the first attempt: three attempts per model call
 DEFAULT_MAX_CONTINUATIONS = 3
 # Provider chosen when none is named: the first whose key is set.
-_KEY_ORDER = (("anthropic", "ANTHROPIC_API_KEY"), ("openrouter", "OPENROUTER_API_KEY"), ("openai", "OPENAI_API_KEY"))
+_KEY_ORDER = (
+    ("anthropic", "ANTHROPIC_API_KEY"),
+    ("openrouter", "OPENROUTER_API_KEY"),
+    ("openai", "OPENAI_API_KEY"),
+)
 
 
 @dataclass(frozen=True, slots=True)

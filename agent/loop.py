@@ -72,7 +72,9 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
     specs = [ToolSpec(t.name, t.description, t.schema) for t in state.tools]
     final_text = ""
     for iteration in range(1, state.max_iterations + 1):
-        request = ModelRequest(provider.model, state.system_prompt, list(state.history), specs, state.max_tokens)
+        request = ModelRequest(
+            provider.model, state.system_prompt, list(state.history), specs, state.max_tokens
+        )
         result = yield from model_call(
             provider, request, state.call_settings, state.health, state.interrupt, state.workers, iteration
         )
@@ -93,8 +95,8 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
             yield TurnFinished("interrupted", final_text, "interrupted by the user while tools were running")
             return
     message = (
-        f"stopped after {state.max_iterations} model calls in one turn (the iteration cap); the work so far is "
-        "kept. Say 'continue' to go on, or raise --max-iterations."
+        f"stopped after {state.max_iterations} model calls in one turn (the iteration cap); "
+        "the work so far is kept. Say 'continue' to go on, or raise --max-iterations."
     )
     yield TurnFinished("failed", final_text, message)
 
@@ -102,7 +104,9 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
 def _finish_answer(result: CallResult, text: str) -> TurnFinished:
     if result.stop_reason in ("content_filter", "refusal") and not text.strip():
         reason = "refused to answer" if result.stop_reason == "refusal" else "stopped by the content filter"
-        return TurnFinished("failed", text, f"the model {reason}; nothing was executed. Rephrase the request.")
+        return TurnFinished(
+            "failed", text, f"the model {reason}; nothing was executed. Rephrase the request."
+        )
     return TurnFinished("completed", text)
 
 
@@ -132,7 +136,8 @@ def _run_tools(state: TurnState, calls: list[ToolCallPart]) -> Generator[AgentEv
         started = time.monotonic()
         if call.arguments_error is not None:
             content, is_error, summary = (
-                f"tool call not executed: {call.arguments_error}. Send the call again with valid JSON arguments.",
+                f"tool call not executed: {call.arguments_error}. "
+                "Send the call again with valid JSON arguments.",
                 True,
                 "invalid JSON arguments",
             )
@@ -142,6 +147,7 @@ def _run_tools(state: TurnState, calls: list[ToolCallPart]) -> Generator[AgentEv
         results.append(ToolResultPart(call.call_id, content, is_error))
         yield ToolCallFinished(call.call_id, call.name, target, is_error, summary, time.monotonic() - started)
     state.append(Message("tool", list(results)))
+    interrupted = interrupted or state.interrupt.is_set()  # no new request after a late Ctrl+C
     if interrupted:
         yield Notice("interrupted: the remaining tool calls were not executed", "warning")
     return interrupted

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from agent.providers.base import ErrorFacts, IncompleteStreamError, ModelRequest, ProviderStream
+from agent.providers.base import (
+    ErrorFacts,
+    IncompleteStreamError,
+    MalformedStreamError,
+    ModelRequest,
+    ProviderStream,
+    StreamErrorEvent,
+)
 from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
-from agent.providers.profiles import FINE_GRAINED_TOOL_STREAMING
+from agent.providers.sse import iter_sse
 from agent.streaming.deltas import (
     BlockEnd,
     Delta,
+    KeepAlive,
     RedactedThinking,
     SignatureChunk,
     StopChunk,
@@ -57,7 +65,9 @@ class AnthropicMessagesProvider(ProviderBase):
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         params = self.build_params(request)
         if request.stream:
-            return LeasedStream(self._connection, lambda c: c.messages.create(**params, stream=True), stream_deltas)
+            return LeasedStream(
+                self._connection, lambda c: c.messages.create(**params, stream=True), stream_deltas
+            )
         return LeasedStream(self._connection, lambda c: c.messages.create(**params), message_deltas)
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
@@ -70,7 +80,8 @@ class AnthropicMessagesProvider(ProviderBase):
             params["system"] = request.system
         if request.tools:
             params["tools"] = [
-                {"name": t.name, "description": t.description, "input_schema": t.schema} for t in request.tools
+                {"name": t.name, "description": t.description, "input_schema": t.schema}
+                for t in request.tools
             ]
             if self._eager:
                 for tool in params["tools"]:
@@ -95,6 +106,8 @@ class AnthropicMessagesProvider(ProviderBase):
             if exc.status_code == 200:  # an `event: error` inside the stream
                 return ErrorFacts("sse_error", text, None, retry_after_seconds(headers), kind)
             return ErrorFacts("http_status", text, exc.status_code, retry_after_seconds(headers), kind)
+        if isinstance(exc, StreamErrorEvent):  # an `event: error` inside the stream
+            return ErrorFacts("sse_error", exc.message, None, None, exc.error_type)
         if isinstance(exc, anthropic.APIError):
             kind, message, _ = body_error(exc.body)
             return ErrorFacts("sse_error", message or str(exc), None, None, kind)
@@ -158,70 +171,97 @@ def _append_prefill(wire: list[dict[str, Any]], text: str) -> None:
 
 # -- conversion: wire -> deltas ----------------------------------------------------
 def stream_deltas(stream: Any) -> Iterator[Delta]:
-    """Translate SDK stream events. ``ping`` never reaches us (the SDK drops it);
-    unknown events are ignored."""
-    for event in stream:
-        kind = event.type
+    """Read the SDK stream's response as SSE ourselves: the SDK drops ``ping`` (we want
+    to see keep-alives) and builds a pydantic object per event (we only need dicts)."""
+    return sse_deltas(stream.response.iter_lines())
+
+
+def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
+    """Translate Anthropic SSE events; unknown events are ignored."""
+    stopped = False
+    for sse in iter_sse(lines):
+        if sse is None or sse.event == "ping":
+            yield KeepAlive()
+            continue
+        event = _json_event(sse.data)
+        kind = event.get("type", sse.event)
         if kind == "content_block_delta":
-            delta = event.delta
-            dkind = delta.type
+            delta = event.get("delta") or {}
+            dkind = delta.get("type")
             if dkind == "text_delta":
-                yield TextChunk(delta.text)
+                yield TextChunk(delta.get("text", ""))
             elif dkind == "input_json_delta":
-                yield ToolArgsChunk(event.index, delta.partial_json, bool(delta.partial_json))
+                partial = delta.get("partial_json", "")
+                yield ToolArgsChunk(event.get("index", 0), partial, bool(partial))
             elif dkind == "thinking_delta":
-                yield ThinkingChunk(delta.thinking)
+                yield ThinkingChunk(delta.get("thinking", ""))
             elif dkind == "signature_delta":
-                yield SignatureChunk(delta.signature)
+                yield SignatureChunk(delta.get("signature", ""))
         elif kind == "content_block_start":
-            yield from _block_start(event.index, event.content_block)
+            yield from _block_start(event.get("index", 0), event.get("content_block") or {})
         elif kind == "content_block_stop":
             yield BlockEnd()
         elif kind == "message_start":
-            usage = event.message.usage
-            yield UsageChunk(usage.input_tokens, usage.output_tokens)
+            usage = (event.get("message") or {}).get("usage") or {}
+            yield UsageChunk(usage.get("input_tokens"), usage.get("output_tokens"))
         elif kind == "message_delta":
-            if event.delta.stop_reason:
-                raw = event.delta.stop_reason
+            raw = (event.get("delta") or {}).get("stop_reason")
+            if raw:
                 yield StopChunk(_STOP_REASONS.get(raw, "completed"), raw)
-            if event.usage is not None:
-                yield UsageChunk(getattr(event.usage, "input_tokens", None), event.usage.output_tokens)
+            usage = event.get("usage") or {}
+            if usage:
+                yield UsageChunk(usage.get("input_tokens"), usage.get("output_tokens"))
         elif kind == "message_stop":
+            stopped = True
             yield StreamEnd()
-            return
-    raise IncompleteStreamError("the stream ended without its terminal event (message_stop)")
+        elif kind == "error":
+            error = event.get("error") or {}
+            message = str(error.get("message") or "an error occurred during streaming")
+            raise StreamErrorEvent(message, None, error.get("type"))
+    # Reading on to the end of the body (not returning at message_stop) lets the
+    # connection go back to the pool instead of being closed half-read.
+    if not stopped:
+        raise IncompleteStreamError("the stream ended without its terminal event (message_stop)")
 
 
-def _block_start(index: int, block: Any) -> Iterator[Delta]:
+def _json_event(data: str) -> dict[str, Any]:
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise MalformedStreamError(
+            f"the stream sent data that is not JSON: {data[:80]!r} ({exc.msg})"
+        ) from None
+    if not isinstance(event, dict):
+        raise MalformedStreamError(f"the stream sent an event that is not an object: {data[:80]!r}")
+    return event
+
+
+def _block_start(index: int, block: dict[str, Any]) -> Iterator[Delta]:
     yield BlockEnd()  # a new block never continues the previous one
-    kind = block.type
+    kind = block.get("type")
     if kind == "text":
-        yield TextChunk(block.text, bool(block.text))
+        text = block.get("text") or ""
+        yield TextChunk(text, bool(text))
     elif kind == "thinking":
-        yield ThinkingChunk(block.thinking or "", bool(block.thinking))
+        thinking = block.get("thinking") or ""
+        yield ThinkingChunk(thinking, bool(thinking))
     elif kind == "redacted_thinking":
-        yield RedactedThinking(block.data)
+        yield RedactedThinking(block.get("data", ""))
     elif kind == "tool_use":
-        yield ToolCallBegin(index, block.id, block.name)
-        if block.input:
-            yield ToolArgsChunk(index, json.dumps(block.input))
+        yield ToolCallBegin(index, block.get("id", f"toolu_{index}"), block.get("name", ""))
+        if block.get("input"):
+            yield ToolArgsChunk(index, json.dumps(block["input"]))
 
 
 def message_deltas(message: Any) -> Iterator[Delta]:
     """A non-streamed Message as the same deltas a stream would have produced."""
     yield UsageChunk(message.usage.input_tokens, message.usage.output_tokens)
     for index, block in enumerate(message.content):
-        yield from _block_start(index, block)
-        if block.type == "text":
-            pass  # the text came whole with the block start
-        elif block.type == "thinking" and block.signature:
-            yield SignatureChunk(block.signature)
+        data = block.model_dump()
+        yield from _block_start(index, data)
+        if data.get("type") == "thinking" and data.get("signature"):
+            yield SignatureChunk(data["signature"])
         yield BlockEnd()
     raw = message.stop_reason or "end_turn"
     yield StopChunk(_STOP_REASONS.get(raw, "completed"), raw)
     yield StreamEnd()
-
-
-def beta_header_for_eager_streaming() -> dict[str, str]:
-    """For endpoints that refuse the per-tool field: the older beta header."""
-    return {"anthropic-beta": FINE_GRAINED_TOOL_STREAMING}

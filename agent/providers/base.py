@@ -107,5 +107,19 @@ class IncompleteStreamError(Exception):
     """The response body ended before the wire's terminal event."""
 
 
+class StreamErrorEvent(Exception):
+    """An error reported inside a 200 stream (an SSE error event or error chunk)."""
+
+    def __init__(self, message: str, code: object = None, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.error_type = error_type
+
+
+class MalformedStreamError(Exception):
+    """The stream carried data that is not what its wire promises (e.g. broken JSON)."""
+
+
 class StaleStreamError(Exception):
     """Raised into the attempt by the stale detector (never by the network)."""

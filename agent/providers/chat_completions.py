@@ -4,16 +4,25 @@ through the ``openai`` SDK."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
-from agent.providers.base import ErrorFacts, IncompleteStreamError, ModelRequest, ProviderStream
+from agent.providers.base import (
+    ErrorFacts,
+    IncompleteStreamError,
+    MalformedStreamError,
+    ModelRequest,
+    ProviderStream,
+    StreamErrorEvent,
+)
 from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
+from agent.providers.sse import iter_sse
 from agent.streaming.accumulator import parse_arguments
 from agent.streaming.deltas import (
     Delta,
+    KeepAlive,
     StopChunk,
     StopReason,
     StreamEnd,
@@ -59,8 +68,12 @@ class ChatCompletionsProvider(ProviderBase):
         if request.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
-            return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), stream_deltas)
-        return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), completion_deltas)
+            return LeasedStream(
+                self._connection, lambda c: c.chat.completions.create(**params), stream_deltas
+            )
+        return LeasedStream(
+            self._connection, lambda c: c.chat.completions.create(**params), completion_deltas
+        )
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -101,14 +114,18 @@ class ChatCompletionsProvider(ProviderBase):
                 retry_after_seconds(exc.response.headers),
                 kind,
             )
-        if isinstance(exc, openai.APIError):  # an error chunk inside a 200 stream
+        if isinstance(exc, StreamErrorEvent):  # an error chunk inside a 200 stream
+            status = exc.code if isinstance(exc.code, int) else _int_or_none(exc.code)
+            return ErrorFacts("sse_error", exc.message, status, None, exc.error_type)
+        if isinstance(exc, openai.APIError):
             kind, message, code = body_error(exc.body)
-            status = code if isinstance(code, int) else _int_or_none(code)
-            return ErrorFacts("sse_error", message or exc.message, status, None, kind)
+            return ErrorFacts("sse_error", message or exc.message, _int_or_none(code), None, kind)
         return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
 
 
 def _int_or_none(value: object) -> int | None:
+    if value is None:
+        return None
     try:
         return int(str(value))
     except ValueError:
@@ -177,17 +194,18 @@ class _ToolCallSlots:
         self._by_index: dict[int, _OpenCall] = {}
         self._next_slot = 0
 
-    def feed(self, fragment: Any) -> Iterator[Delta]:
-        index = fragment.index if fragment.index is not None else 0
-        function = fragment.function
-        name = (function.name if function else None) or ""
-        arguments = (function.arguments if function else None) or ""
+    def feed(self, fragment: dict[str, Any]) -> Iterator[Delta]:
+        index = fragment.get("index") or 0
+        call_id = fragment.get("id") or None
+        function = fragment.get("function") or {}
+        name = function.get("name") or ""
+        arguments = function.get("arguments") or ""
         current = self._by_index.get(index)
-        if current is None or self._starts_new_call(current, fragment.id, name):
-            current = _OpenCall(self._next_slot, fragment.id, name)
+        if current is None or self._starts_new_call(current, call_id, name):
+            current = _OpenCall(self._next_slot, call_id, name)
             self._next_slot += 1
             self._by_index[index] = current
-            yield ToolCallBegin(current.slot, fragment.id or f"call_{current.slot}", name)
+            yield ToolCallBegin(current.slot, call_id or f"call_{current.slot}", name)
         if arguments:
             current.arguments += arguments
             yield ToolArgsChunk(current.slot, arguments)
@@ -202,36 +220,68 @@ class _ToolCallSlots:
 
 
 def stream_deltas(stream: Any) -> Iterator[Delta]:
+    """Read the SDK stream's response ourselves: the SDK drops keep-alive comments, hides
+    whether ``[DONE]`` came, and stops reading at ``[DONE]`` (which closes the connection
+    instead of returning it to the pool)."""
+    return sse_deltas(stream.response.iter_lines())
+
+
+def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
     slots = _ToolCallSlots()
-    finished = False
-    for chunk in stream:
-        usage = chunk.usage
-        if usage is not None:
-            yield UsageChunk(usage.prompt_tokens, usage.completion_tokens)
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta is not None:
-                reasoning = _reasoning(delta)
-                if reasoning:
-                    yield ThinkingChunk(reasoning)
-                if delta.content:
-                    yield TextChunk(delta.content)
-                if delta.tool_calls:
-                    for fragment in delta.tool_calls:
-                        yield from slots.feed(fragment)
-            if choice.finish_reason:
+    finished = done = False
+    for event in iter_sse(lines):
+        if event is None:
+            yield KeepAlive()
+            continue
+        if event.data.startswith("[DONE]"):
+            done = True
+            continue  # read on to the end of the body
+        chunk = _json_chunk(event.data)
+        error = chunk.get("error")
+        if error:
+            raise _error_event(error)
+        usage = chunk.get("usage")
+        if usage:
+            yield UsageChunk(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(reasoning, str) and reasoning:
+                yield ThinkingChunk(reasoning)
+            content = delta.get("content")
+            if content:
+                yield TextChunk(content)
+            for fragment in delta.get("tool_calls") or ():
+                yield from slots.feed(fragment)
+            raw = choice.get("finish_reason")
+            if raw:
                 finished = True
-                raw = choice.finish_reason
                 yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
-    if not finished:
+    if not (finished or done):
         raise IncompleteStreamError("the stream ended without its terminal event (finish_reason, [DONE])")
+    if not finished:
+        yield StopChunk("completed", "stop")  # [DONE] without a finish_reason: some local servers
     yield StreamEnd()
 
 
-def _reasoning(delta: Any) -> str | None:
-    extra = delta.model_extra or {}
-    value = extra.get("reasoning_content") or extra.get("reasoning")
-    return value if isinstance(value, str) else None
+def _json_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise MalformedStreamError(
+            f"the stream sent data that is not JSON: {data[:80]!r} ({exc.msg})"
+        ) from None
+    if not isinstance(chunk, dict):
+        raise MalformedStreamError(f"the stream sent a chunk that is not an object: {data[:80]!r}")
+    return chunk
+
+
+def _error_event(error: object) -> StreamErrorEvent:
+    if isinstance(error, dict):
+        message = str(error.get("message") or "an error occurred during streaming")
+        kind = error.get("type")
+        return StreamErrorEvent(message, error.get("code"), str(kind) if kind else None)
+    return StreamErrorEvent(str(error))
 
 
 def completion_deltas(completion: Any) -> Iterator[Delta]:

@@ -11,6 +11,7 @@ from agent.models import ModelCatalog, ModelInfo
 from agent.providers.base import (
     ErrorFacts,
     IncompleteStreamError,
+    MalformedStreamError,
     ModelRequest,
     ResetReport,
     StaleStreamError,
@@ -80,8 +81,12 @@ class ProviderBase:
         self.model_info: ModelInfo = catalog.lookup(model)
         self._api_key = api_key
         self._timeout = timeout
-        self._eager = self.model_info.eager_input_streaming if eager_tool_streaming is None else eager_tool_streaming
-        self._connection: ConnectionManager[Any] = ConnectionManager(self.wire, self._build_client, _close_client)
+        self._eager = (
+            self.model_info.eager_input_streaming if eager_tool_streaming is None else eager_tool_streaming
+        )
+        self._connection: ConnectionManager[Any] = ConnectionManager(
+            self.wire, self._build_client, _close_client
+        )
 
     # -- subclass hooks -------------------------------------------------------------
     def _build_client(self, on_request: Callable[[Any], None]) -> Any:
@@ -105,7 +110,9 @@ class ProviderBase:
         self._connection.close()
 
     def output_limit(self, request: ModelRequest) -> int | None:
-        return self.profile.output_tokens(self.model_info, request.max_tokens, estimate_request_tokens(request))
+        return self.profile.output_tokens(
+            self.model_info, request.max_tokens, estimate_request_tokens(request)
+        )
 
     def common_error_facts(self, exc: BaseException) -> ErrorFacts | None:
         """Facts for errors that are the same on every wire."""
@@ -113,7 +120,7 @@ class ProviderBase:
 
         if isinstance(exc, StaleStreamError):
             return ErrorFacts("stale", str(exc))
-        if isinstance(exc, IncompleteStreamError):
+        if isinstance(exc, IncompleteStreamError | MalformedStreamError):
             return ErrorFacts("incomplete_stream", str(exc))
         if isinstance(exc, httpx2.TimeoutException):
             return ErrorFacts("timeout", f"{type(exc).__name__}: {exc}")

@@ -89,6 +89,11 @@ class ConnectionManager(Generic[ClientT]):
         with self._lock:
             generation.sockets = [s for s in generation.sockets if s.fileno() != -1]
             generation.sockets.append(sock)
+            retired = generation.retired
+        if retired:
+            # Connected after the reset (the kill raced the connect): this stream was
+            # abandoned already, so cut it off before it sends anything.
+            self._shutdown_one(sock)
 
     @property
     def client(self) -> ClientT:
@@ -132,6 +137,10 @@ class ConnectionManager(Generic[ClientT]):
         with self._lock:
             self._current = new
             old.retired = True
+            late = [s for s in old.sockets if s.fileno() != -1]
+        for sock in late:  # connected between the shutdown above and now
+            self._shutdown_one(sock)
+        with self._lock:
             close_now = old.leases == 0 and not old.closed
             if close_now:
                 old.closed = True
@@ -153,16 +162,18 @@ class ConnectionManager(Generic[ClientT]):
 
     @staticmethod
     def _shutdown_sockets(generation: _Generation[Any]) -> int:
-        shut = 0
-        for sock in generation.sockets:
-            if sock.fileno() == -1:
-                continue  # already closed by its owner: nothing to wake
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-                shut += 1
-            except OSError as exc:  # not connected any more: the peer closed it first
-                log.debug("socket shutdown skipped: %s", exc)
-        return shut
+        return sum(ConnectionManager._shutdown_one(sock) for sock in generation.sockets)
+
+    @staticmethod
+    def _shutdown_one(sock: socket.socket) -> int:
+        if sock.fileno() == -1:
+            return 0  # already closed by its owner: nothing to wake
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError as exc:  # not connected any more: the peer closed it first
+            log.debug("socket shutdown skipped: %s", exc)
+            return 0
+        return 1
 
     def _close(self, generation: _Generation[ClientT]) -> None:
         try:

@@ -72,7 +72,11 @@ class ProviderProfile:
 
 PROFILES: dict[str, ProviderProfile] = {
     "anthropic": ProviderProfile(
-        "anthropic", "anthropic_messages", "https://api.anthropic.com", "ANTHROPIC_API_KEY", "claude-sonnet-4-6"
+        "anthropic",
+        "anthropic_messages",
+        "https://api.anthropic.com",
+        "ANTHROPIC_API_KEY",
+        "claude-sonnet-4-6",
     ),
     "openai": ProviderProfile(
         "openai",
@@ -92,7 +96,9 @@ PROFILES: dict[str, ProviderProfile] = {
         claude_fine_grained_header=True,
         extra_headers={"X-Title": "stayline"},
     ),
-    "custom": ProviderProfile("custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False),
+    "custom": ProviderProfile(
+        "custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False
+    ),
 }
 
 
@@ -119,7 +125,9 @@ def resolve_profile(name: str, base_url: str | None = None, api_mode: str | None
     elif name == "custom" and base_url:
         wire = infer_wire(base_url)
     if api_mode is not None and name != "custom" and api_mode != profile.wire:
-        raise ProfileError(f"provider {name} speaks {profile.wire}; --api-mode {api_mode} needs --provider custom")
+        raise ProfileError(
+            f"provider {name} speaks {profile.wire}; --api-mode {api_mode} needs --provider custom"
+        )
     return ProviderProfile(
         profile.name,
         wire,

@@ -31,8 +31,8 @@ def _kept(result: CallResult) -> str:
     if cut is not None:
         where = f" to {cut.target}" if cut.target else ""
         notes.append(
-            f"An unfinished {cut.name or 'tool'} call{where} ({cut.chars_received:,} characters of arguments) "
-            "was discarded without being executed."
+            f"An unfinished {cut.name or 'tool'} call{where} "
+            f"({cut.chars_received:,} characters of arguments) was discarded without being executed."
         )
     return " ".join(notes)
 
@@ -45,9 +45,7 @@ def call_failure_message(result: CallResult, provider: Provider, stale_after: fl
         return f"the model call to {where} failed. {_kept(result)}"
     failure = decision.failure
     if facts.kind == "stale":
-        what = (
-            f"the provider sent nothing for {stale_after:.0f} s, {_times(result.stalls)} ({where})."
-        )
+        what = f"the provider sent nothing for {stale_after:.0f} s, {_times(result.stalls)} ({where})."
         todo = (
             "Try a fallback model (--fallback PROVIDER:MODEL), asking for the work in smaller pieces, "
             "or a longer --stale-timeout."

@@ -27,7 +27,13 @@ CONNECTION_PHRASES = (
 )
 _BACKOFF_STATUSES = frozenset({408, 409, 429})
 _BACKOFF_ERROR_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
-_CONTEXT_PHRASES = ("context length", "context window", "too many tokens", "prompt is too long", "maximum context")
+_CONTEXT_PHRASES = (
+    "context length",
+    "context window",
+    "too many tokens",
+    "prompt is too long",
+    "maximum context",
+)
 _POLICY_PHRASES = ("content policy", "content_policy", "safety system", "flagged")
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
@@ -35,7 +41,14 @@ STALE_BREAKER = 3
 
 Action = Literal["retry", "fail"]
 FailureClass = Literal[
-    "transient", "overloaded", "auth", "model_not_found", "context_length", "content_policy", "bad_request", "other"
+    "transient",
+    "overloaded",
+    "auth",
+    "model_not_found",
+    "context_length",
+    "content_policy",
+    "bad_request",
+    "other",
 ]
 
 

@@ -34,7 +34,10 @@ def test_two_tool_calls_in_one_reply(
     sim: ProviderSimulator, make_agent: Callable[..., AIAgent], tmp_path: Path
 ) -> None:
     sim.script(
-        Reply(ToolCall("write_file", {"path": "a.txt", "content": "A"}), ToolCall("write_file", {"path": "b.txt", "content": "B"})),
+        Reply(
+            ToolCall("write_file", {"path": "a.txt", "content": "A"}),
+            ToolCall("write_file", {"path": "b.txt", "content": "B"}),
+        ),
         Reply(Text("Both written.")),
     )
     result = make_agent().run("write two files")
@@ -48,9 +51,16 @@ def test_multi_step_task_leaves_the_right_bytes(
 ) -> None:
     content = "def greet():\n    return 'hello'\n"
     sim.script(
-        Reply(Text("I'll write it."), ToolCall("write_file", {"path": "src/greet.py", "content": content}, chunk=9)),
+        Reply(
+            Text("I'll write it."),
+            ToolCall("write_file", {"path": "src/greet.py", "content": content}, chunk=9),
+        ),
         Reply(ToolCall("read_file", {"path": "src/greet.py"})),
-        Reply(ToolCall("patch", {"path": "src/greet.py", "edits": [{"old": "'hello'", "new": "'hello, world'"}]})),
+        Reply(
+            ToolCall(
+                "patch", {"path": "src/greet.py", "edits": [{"old": "'hello'", "new": "'hello, world'"}]}
+            )
+        ),
         Reply(Text("Done: greet() now says hello, world.", chunk=5)),
     )
     result = make_agent().run("create greet.py and make it say hello, world")
@@ -60,7 +70,9 @@ def test_multi_step_task_leaves_the_right_bytes(
     assert result.api_calls == 4
 
 
-def test_truncated_text_is_continued_exactly(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
+def test_truncated_text_is_continued_exactly(
+    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
+) -> None:
     sim.script(Reply(Text("The answer is: Hello ", chunk=5), stop="max_tokens"), Reply(Text("world.")))
     events = list(make_agent().stream("say it"))
     finished = events[-1]
@@ -81,7 +93,11 @@ def test_continuations_are_bounded(sim: ProviderSimulator, make_agent: Callable[
 def test_tool_call_cut_by_output_limit_is_not_executed(
     sim: ProviderSimulator, make_agent: Callable[..., AIAgent], tmp_path: Path
 ) -> None:
-    sim.script(Reply(Text("Writing."), ToolCall("write_file", '{"path": "big.txt", "content": "abc'), stop="max_tokens"))
+    sim.script(
+        Reply(
+            Text("Writing."), ToolCall("write_file", '{"path": "big.txt", "content": "abc'), stop="max_tokens"
+        )
+    )
     result = make_agent().run("write a big file")
     assert not (tmp_path / "big.txt").exists()
     assert result.status == "failed"
@@ -120,7 +136,9 @@ def test_invalid_tool_arguments_go_back_to_the_model(
     assert sim.requests[1].rejected is None
 
 
-def test_unknown_tool_goes_back_to_the_model(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
+def test_unknown_tool_goes_back_to_the_model(
+    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
+) -> None:
     sim.script(Reply(ToolCall("fly_to_moon", {})), Reply(Text("I cannot.")))
     result = make_agent().run("go")
     assert result.status == "completed"

@@ -24,7 +24,9 @@ CHAT = "chat_completions"
 
 @pytest.mark.parametrize("seed", [None, 1, 2, 3, 4, 5])
 def test_anthropic_basic_text(seed: int | None) -> None:
-    snapshot = accumulate(ANTHROPIC, sdk_deltas(ANTHROPIC, sample_bytes("anthropic/basic_response.sse"), seed))
+    snapshot = accumulate(
+        ANTHROPIC, sdk_deltas(ANTHROPIC, sample_bytes("anthropic/basic_response.sse"), seed)
+    )
     assert snapshot.state == "complete"
     assert snapshot.text == "Hello there!"
     assert snapshot.stop_reason == "completed"
@@ -33,7 +35,9 @@ def test_anthropic_basic_text(seed: int | None) -> None:
 
 @pytest.mark.parametrize("seed", [None, 7, 8, 9])
 def test_anthropic_tool_use(seed: int | None) -> None:
-    snapshot = accumulate(ANTHROPIC, sdk_deltas(ANTHROPIC, sample_bytes("anthropic/tool_use_response.sse"), seed))
+    snapshot = accumulate(
+        ANTHROPIC, sdk_deltas(ANTHROPIC, sample_bytes("anthropic/tool_use_response.sse"), seed)
+    )
     assert snapshot.state == "complete"
     assert snapshot.stop_reason == "tool_calls"
     assert snapshot.text == "I'll check the current weather in Paris for you."
@@ -89,7 +93,11 @@ def test_stream_without_terminal_event_is_streaming_not_complete() -> None:
 
 def test_failure_mid_tool_call_discards_the_call_and_keeps_the_text() -> None:
     accumulator = Accumulator(CHAT)
-    for delta in (TextChunk("Writing it."), ToolCallBegin(0, "c1", "write_file"), ToolArgsChunk(0, '{"path": "a.txt", "con')):
+    for delta in (
+        TextChunk("Writing it."),
+        ToolCallBegin(0, "c1", "write_file"),
+        ToolArgsChunk(0, '{"path": "a.txt", "con'),
+    ):
         accumulator.apply(delta)
     snapshot = accumulator.snapshot(failed=True)
     assert snapshot.state == "cut_mid_tool_call"
@@ -112,7 +120,13 @@ def test_invalid_json_arguments_are_kept_but_flagged() -> None:
 
 def test_text_blocks_after_block_end_are_separate_parts() -> None:
     accumulator = Accumulator(ANTHROPIC)
-    for delta in (TextChunk("a"), BlockEnd(), TextChunk("b"), StopChunk("completed", "end_turn"), StreamEnd()):
+    for delta in (
+        TextChunk("a"),
+        BlockEnd(),
+        TextChunk("b"),
+        StopChunk("completed", "end_turn"),
+        StreamEnd(),
+    ):
         accumulator.apply(delta)
     assert accumulator.snapshot().parts == (TextPart("a"), TextPart("b"))
 

@@ -21,8 +21,14 @@ def test_transient_failures_retry_at_once(kind: str) -> None:
 
 @pytest.mark.parametrize(
     "message",
-    ["Network connection lost.", "upstream connect error or disconnect/reset", "peer closed connection",
-     "Connection reset by peer", "broken pipe", "connection terminated"],
+    [
+        "Network connection lost.",
+        "upstream connect error or disconnect/reset",
+        "peer closed connection",
+        "Connection reset by peer",
+        "broken pipe",
+        "connection terminated",
+    ],
 )
 def test_sse_connection_errors_retry_at_once(message: str) -> None:
     decision = decide(ErrorFacts("sse_error", message, status=502), 1, 3)
@@ -82,7 +88,10 @@ def test_stale_circuit_breaker_fails_fast() -> None:
     ("facts", "expected"),
     [
         (ErrorFacts("http_status", "invalid x-api-key", status=401), "auth"),
-        (ErrorFacts("http_status", "model: foo", status=404, error_type="not_found_error"), "model_not_found"),
+        (
+            ErrorFacts("http_status", "model: foo", status=404, error_type="not_found_error"),
+            "model_not_found",
+        ),
         (ErrorFacts("http_status", "prompt is too long: 250000 tokens", status=400), "context_length"),
         (ErrorFacts("http_status", "flagged by our content policy", status=400), "content_policy"),
         (ErrorFacts("http_status", "bad field", status=422), "bad_request"),

@@ -1,0 +1,93 @@
+"""Event -> one status line, shared by the single-shot and the chat front ends.
+
+Plain strings without styling: single shot writes them to stderr as they are, the chat
+dims them with rich, and the tests compare them directly. Every line is guaranteed to
+be a single line free of control characters, because targets, summaries and error
+details come from the model, the tools or the network and must not be able to break
+the layout or inject terminal escape sequences.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.events import (
+    AgentEvent,
+    ConnectionReset,
+    Continuing,
+    Notice,
+    Retrying,
+    Stalled,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+    Waiting,
+)
+
+TARGET_LIMIT = 60  # a shell command as target can be long; the tool line stays readable
+LINE_LIMIT = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+_WAITING = {
+    "first_delta": "waiting for the model's first token ({seconds:.0f}s so far)",
+    "between_deltas": "waiting: no new tokens for {seconds:.0f}s",
+}
+_STALLED = {
+    "first_delta": "stalled: no first token after {seconds:.1f}s; dropping the connection",
+    "between_deltas": "stalled: the stream went silent for {seconds:.1f}s; dropping the connection",
+    "total": "stalled: the reply took longer than {seconds:.1f}s in total; dropping the connection",
+}
+
+
+def one_line(text: str, limit: int = LINE_LIMIT) -> str:
+    """Collapse whitespace and control characters to single spaces; cut to ``limit``."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _tool_label(name: str, target: str | None) -> str:
+    label = one_line(name, 40)
+    if target:
+        label += " " + one_line(target, TARGET_LIMIT)
+    return label
+
+
+def status_line(event: AgentEvent) -> str | None:
+    """The progress line for ``event``, or None for events that are not shown as a status
+    (streamed text and thinking, call bookkeeping, the final ``TurnFinished``)."""
+    match event:
+        case ToolCallStarted(name=name, target=target):
+            return f"→ {_tool_label(name, target)}"
+        case ToolCallFinished(
+            name=name, target=target, is_error=is_error, summary=summary, duration=duration
+        ):
+            mark = "✗" if is_error else "✓"
+            return f"{mark} {_tool_label(name, target)}  {one_line(summary, 100)} ({duration:.1f}s)"
+        case Retrying(attempt=attempt, of=total, reason=reason, delay=delay):
+            wait = f" in {delay:.1f}s" if delay else ""
+            return f"↻ retrying (attempt {attempt} of {total}){wait}: {one_line(reason, 120)}"
+        case Stalled(seconds=seconds, phase=phase):
+            return "⚠ " + _STALLED.get(phase, _STALLED["between_deltas"]).format(seconds=seconds)
+        case Waiting(seconds=seconds, phase=phase):
+            return "… " + _WAITING.get(phase, _WAITING["between_deltas"]).format(seconds=seconds)
+        case ConnectionReset(caller=caller, ok=ok, detail=detail):
+            if ok:
+                return f"⟲ connection reset ({one_line(caller, 40)})"
+            extra = f": {one_line(detail, 120)}" if detail else ""
+            return f"⚠ connection reset failed ({one_line(caller, 40)}){extra}"
+        case Continuing(reason=reason):
+            return f"↪ continuing: {one_line(reason, 120)}"
+        case Notice(message=message, level=level):
+            prefix = "" if level == "info" else f"{level}: "
+            return f"• {prefix}{one_line(message)}"
+    return None
+
+
+def finish_line(event: TurnFinished) -> str | None:
+    """The chat's closing status for a turn; None when it simply completed."""
+    if event.status == "completed":
+        return None
+    if event.status == "interrupted":
+        return f"■ {one_line(event.error or 'interrupted by the user')}"
+    # Not cut: the error says what to do next, and that advice is the part at the end.
+    return f"✗ error: {one_line(event.error or 'the turn failed', 10_000)}"

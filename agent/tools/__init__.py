@@ -1,0 +1,19 @@
+"""Tools the model can call: the registry that runs them and the built-in set.
+
+This package imports only the standard library, never the rest of the project.
+"""
+
+from agent.tools.base import Tool, ToolContext, ToolError, ToolOutcome, ToolRegistry, target_of
+from agent.tools.builtin import builtin_tools
+from agent.tools.schema import validate_arguments
+
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolOutcome",
+    "ToolRegistry",
+    "builtin_tools",
+    "target_of",
+    "validate_arguments",
+]

@@ -1,0 +1,151 @@
+"""The tool layer: what a tool is, the context it runs in and the registry that runs it.
+
+``ToolRegistry.execute`` never raises. Whatever goes wrong inside a tool becomes an
+error *result* for the model to read, because a crashed turn loses the user's work
+while an error result lets the model correct itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.tools.schema import validate_arguments
+
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolOutcome",
+    "ToolRegistry",
+    "target_of",
+    "validate_arguments",
+]
+
+# Tools cap their own output cleverly (head and tail, a hint how to read on). This
+# backstop only catches a tool that forgot, so it allows some room for headers/notes.
+_BACKSTOP_SLACK = 1_000
+_SUMMARY_WIDTH = 80
+
+
+class ToolError(Exception):
+    """Raised by a handler: the message goes back to the model as an error tool result."""
+
+
+@dataclass
+class ToolContext:
+    workdir: Path
+    # (tool_name, description_of_action) -> allowed? None means everything is allowed.
+    approve: Callable[[str, str], bool] | None = None
+    max_output_chars: int = 50_000
+
+    def __post_init__(self) -> None:
+        # Confinement checks compare resolved paths, so the root must be resolved too.
+        self.workdir = Path(self.workdir).resolve()
+
+
+Handler = Callable[[dict[str, Any], ToolContext], str]
+Summarizer = Callable[[dict[str, Any], str], str]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    schema: dict[str, Any]  # JSON Schema of the arguments object
+    handler: Handler
+    side_effects: bool = False
+    # Builds the one-line UI summary from (arguments, content); None = count lines.
+    summarize: Summarizer | None = None
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    content: str
+    is_error: bool
+    summary: str  # one line for the UI, e.g. "wrote 1,234 characters", "exit 0, 12 lines"
+
+
+class ToolRegistry:
+    def __init__(self, tools: Iterable[Tool]) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            if tool.name in self._tools:
+                raise ValueError(f"duplicate tool name {tool.name!r}")
+            self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def execute(self, name: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
+        """Run a tool call; every failure becomes an error outcome instead of an exception."""
+        tool = self._tools.get(name)
+        if tool is None:
+            available = ", ".join(self._tools) or "none"
+            return _error(f"unknown tool '{name}'; available tools: {available}")
+        if arguments is None:  # some wires send null for a call without arguments
+            arguments = {}
+        problems = validate_arguments(tool.schema, arguments)
+        if problems:
+            return _error(f"invalid arguments for {name}: " + "; ".join(problems))
+        try:
+            content = str(tool.handler(arguments, ctx))
+        except ToolError as exc:
+            return _error(str(exc) or f"{name} failed")
+        except Exception as exc:  # a tool bug must not end the turn; no traceback to the model
+            return _error(f"tool {name} failed: {type(exc).__name__}: {exc}")
+        content = _backstop(content, ctx.max_output_chars + _BACKSTOP_SLACK)
+        return ToolOutcome(content=content, is_error=False, summary=_summarize(tool, arguments, content))
+
+
+def target_of(arguments: dict[str, Any]) -> str | None:
+    """The path or command an invocation is about, for display next to the tool name."""
+    if not isinstance(arguments, dict):
+        return None
+    for key in ("path", "command"):
+        value = arguments.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _error(message: str) -> ToolOutcome:
+    return ToolOutcome(content=message, is_error=True, summary=_one_line(f"error: {message}"))
+
+
+def _summarize(tool: Tool, arguments: dict[str, Any], content: str) -> str:
+    if tool.summarize is not None:
+        try:
+            return _one_line(tool.summarize(arguments, content))
+        except Exception:  # a summary is cosmetic; never let it turn success into failure
+            pass
+    lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
+    return f"{lines:,} line{'' if lines == 1 else 's'}"
+
+
+def _one_line(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    if len(first) > _SUMMARY_WIDTH:
+        return first[: _SUMMARY_WIDTH - 1] + "…"
+    return first
+
+
+def _backstop(content: str, limit: int) -> str:
+    if len(content) <= limit:
+        return content
+    cut = len(content) - limit
+    return content[:limit] + f"\n[output truncated: {cut:,} more characters not shown]"
