@@ -171,6 +171,7 @@ class AIAgent:
             max_tokens=settings.max_tokens,
             interrupt=self._interrupt,
             workers=self._workers,
+            stream=settings.stream,
             session_id=self.session_id,
         )
 

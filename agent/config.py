@@ -40,6 +40,7 @@ class Settings:
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
     stale_timeout: float | None = None
     request_timeout: float = 600.0
+    stream: bool = True  # False for servers that cannot stream; the stale limit then bounds the whole call
     eager_tool_streaming: bool | None = None
     model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 

@@ -10,13 +10,12 @@ from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolRe
 from agent.providers.base import (
     ErrorFacts,
     IncompleteStreamError,
-    MalformedStreamError,
     ModelRequest,
     ProviderStream,
     StreamErrorEvent,
 )
 from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
-from agent.providers.sse import iter_sse
+from agent.providers.sse import iter_sse, json_object
 from agent.streaming.deltas import (
     BlockEnd,
     Delta,
@@ -183,7 +182,7 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
         if sse is None or sse.event == "ping":
             yield KeepAlive()
             continue
-        event = _json_event(sse.data)
+        event = json_object(sse.data)
         kind = event.get("type", sse.event)
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
@@ -222,18 +221,6 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
     # connection go back to the pool instead of being closed half-read.
     if not stopped:
         raise IncompleteStreamError("the stream ended without its terminal event (message_stop)")
-
-
-def _json_event(data: str) -> dict[str, Any]:
-    try:
-        event = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise MalformedStreamError(
-            f"the stream sent data that is not JSON: {data[:80]!r} ({exc.msg})"
-        ) from None
-    if not isinstance(event, dict):
-        raise MalformedStreamError(f"the stream sent an event that is not an object: {data[:80]!r}")
-    return event
 
 
 def _block_start(index: int, block: dict[str, Any]) -> Iterator[Delta]:

@@ -12,13 +12,12 @@ from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from agent.providers.base import (
     ErrorFacts,
     IncompleteStreamError,
-    MalformedStreamError,
     ModelRequest,
     ProviderStream,
     StreamErrorEvent,
 )
 from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
-from agent.providers.sse import iter_sse
+from agent.providers.sse import iter_sse, json_object
 from agent.streaming.accumulator import parse_arguments
 from agent.streaming.deltas import (
     Delta,
@@ -236,7 +235,7 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
         if event.data.startswith("[DONE]"):
             done = True
             continue  # read on to the end of the body
-        chunk = _json_chunk(event.data)
+        chunk = json_object(event.data)
         error = chunk.get("error")
         if error:
             raise _error_event(error)
@@ -262,18 +261,6 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
     if not finished:
         yield StopChunk("completed", "stop")  # [DONE] without a finish_reason: some local servers
     yield StreamEnd()
-
-
-def _json_chunk(data: str) -> dict[str, Any]:
-    try:
-        chunk = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise MalformedStreamError(
-            f"the stream sent data that is not JSON: {data[:80]!r} ({exc.msg})"
-        ) from None
-    if not isinstance(chunk, dict):
-        raise MalformedStreamError(f"the stream sent a chunk that is not an object: {data[:80]!r}")
-    return chunk
 
 
 def _error_event(error: object) -> StreamErrorEvent:

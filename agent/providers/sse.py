@@ -7,8 +7,12 @@ goes back to the pool.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from agent.providers.base import MalformedStreamError
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +42,15 @@ def iter_sse(lines: Iterable[str]) -> Iterator[SseEvent | None]:
                 event = value
     if data:
         yield SseEvent(event, "\n".join(data))
+
+
+def json_object(data: str) -> dict[str, Any]:
+    """An event's data as a JSON object, or a clear error naming what arrived."""
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        message = f"the stream sent data that is not JSON: {data[:80]!r} ({exc.msg})"
+        raise MalformedStreamError(message) from None
+    if not isinstance(value, dict):
+        raise MalformedStreamError(f"the stream sent an event that is not a JSON object: {data[:80]!r}")
+    return value

@@ -205,3 +205,36 @@ def test_max_retries_bounds_the_attempts(sim: ProviderSimulator, make_agent: Cal
     sim.behaviour(lambda request: Reply(Reset()))
     result = make_agent(max_retries=4).run("hi")
     assert result.status == "failed" and len(sim.requests) == 5
+
+
+def test_non_streaming_call_gets_a_total_time_limit_through_the_same_kill_path(
+    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
+) -> None:
+    from agent.config import Settings
+
+    sim.script(Reply(Silence(30), Text("late")), Reply(Text("On time.")))
+    agent = make_agent(settings=Settings(stream=False), stale_timeout=STALE)
+    events = list(agent.stream("hi"))
+    assert events[-1].status == "completed" and events[-1].final_text == "On time."
+    (stalled,) = of_kind(events, "stalled")
+    assert stalled.phase == "total"
+    assert [r.caller for r in of_kind(events, "connection_reset")] == ["stale"]
+    assert sim.requests[0].body.get("stream") in (None, False)
+    assert sim.wait_closed(sim.requests[0].connection_id, timeout=5) is not None
+
+
+def test_malformed_stream_gives_a_clear_error_and_loses_nothing(
+    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
+) -> None:
+    from agent.testing import RawSSE
+
+    sim.behaviour(lambda request: RawSSE(b"data: {not json at all\n\n"))
+    agent = make_agent()
+    result = agent.run("hi")
+    assert result.status == "failed"
+    assert result.error is not None and "not JSON" in result.error
+    assert [m.text for m in agent.history] == ["hi"]
+    sim.reset_script()
+    sim.script(Reply(Text("Fine now.")))
+    assert agent.run("again").status == "completed"
+    assert sim.requests[-1].rejected is None
