@@ -45,6 +45,7 @@ class TurnState:
     max_tokens: int | None
     interrupt: threading.Event
     workers: list[StreamWorker]
+    stream: bool = True
     on_message: Callable[[Message], None] = lambda message: None
     session_id: str | None = None
     usage: Usage = field(default_factory=Usage)
@@ -73,7 +74,12 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
     final_text = ""
     for iteration in range(1, state.max_iterations + 1):
         request = ModelRequest(
-            provider.model, state.system_prompt, list(state.history), specs, state.max_tokens
+            provider.model,
+            state.system_prompt,
+            list(state.history),
+            specs,
+            state.max_tokens,
+            stream=state.stream,
         )
         result = yield from model_call(
             provider, request, state.call_settings, state.health, state.interrupt, state.workers, iteration

@@ -104,6 +104,13 @@ def run_attempt(
             elif isinstance(item, ToolCallBegin):
                 yield ToolCallStreaming(item.call_id, item.name)
             accumulator.apply(item)
+    except BaseException:
+        # The consumer stopped reading mid-stream (closed the event iterator, or a
+        # KeyboardInterrupt): no stream may keep running behind its back.
+        if worker.alive and not worker.abandoned:
+            provider.reset("interrupt")
+            worker.abandon(join_timeout=0)
+        raise
     finally:
         if on_worker is not None and worker in on_worker:
             on_worker.remove(worker)

@@ -69,5 +69,9 @@ class StreamWorker:
         return not self._thread.is_alive()
 
     @property
+    def abandoned(self) -> bool:
+        return self._abandoned.is_set()
+
+    @property
     def alive(self) -> bool:
         return self._thread.is_alive()

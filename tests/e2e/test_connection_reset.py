@@ -134,3 +134,16 @@ def test_a_hundred_stalls_leave_no_thread_socket_or_fd(
         time.sleep(0.05)
     assert threading.active_count() <= threads_before
     assert _open_fds() <= fds_before
+
+
+def test_closing_the_event_stream_early_stops_the_provider_stream(
+    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
+) -> None:
+    sim.script(Reply(Text("Hello"), Silence(30)))
+    agent = make_agent(stale_timeout=30)
+    events = agent.stream("hi")
+    for event in events:
+        if event.kind == "text_delta":
+            break
+    events.close()  # an embedding app stops reading
+    assert sim.wait_closed(sim.requests[0].connection_id, timeout=5) is not None
