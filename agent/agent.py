@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.call import CallSettings, ProviderHealth
-from agent.config import Settings, default_provider, settings_from_env
+from agent.call import CallContext, CallSettings
+from agent.config import FallbackSpec, Settings, default_provider, settings_from_env
 from agent.errors import AgentBusyError, ConfigError, MissingKeyError
 from agent.events import AgentEvent, TurnFinished
 from agent.loop import TurnState, run_turn
@@ -24,6 +25,7 @@ from agent.prompts import default_system_prompt
 from agent.providers.base import Provider
 from agent.providers.factory import build_provider
 from agent.providers.profiles import ProfileError, resolve_profile
+from agent.recovery.fallback import ProviderChain
 from agent.result import AgentResult
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
@@ -48,6 +50,7 @@ class AIAgent:
         workdir: str | Path | None = None,
         tools: Iterable[Tool] | None = None,
         system_prompt: str | None = None,
+        fallbacks: Iterable[FallbackSpec | str | Mapping[str, Any]] | None = None,
         stale_timeout: float | None = None,
         max_retries: int | None = None,
         max_iterations: int | None = None,
@@ -71,18 +74,24 @@ class AIAgent:
             max_iterations=max_iterations,
             api_mode=api_mode,
             max_tokens=max_tokens,
+            fallbacks=tuple(FallbackSpec.coerce(f) for f in fallbacks) if fallbacks is not None else None,
         ).validated()
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
-        self._provider = _provider_from(self.settings)
+        self._chain = ProviderChain(
+            _provider_from(self.settings),
+            list(self.settings.fallbacks),
+            lambda spec: _provider_from(_fallback_settings(self.settings, spec)),
+            cooldown=self.settings.fallback_cooldown,
+            clock=clock,
+        )
         self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
         self._history: list[Message] = list(history or [])
         self._clock = clock
         self._interrupt = threading.Event()
         self._workers: list[StreamWorker] = []
         self._turn_lock = threading.Lock()
-        self._health = ProviderHealth()
         self.session_id: str | None = None
         self.last_result: AgentResult | None = None
 
@@ -98,7 +107,8 @@ class AIAgent:
 
     @property
     def provider(self) -> Provider:
-        return self._provider
+        """The provider serving turns now (a fallback while the primary cools down)."""
+        return self._chain.current
 
     @property
     def tools(self) -> ToolRegistry:
@@ -147,7 +157,7 @@ class AIAgent:
 
     def close(self) -> None:
         """Release the provider's connections."""
-        self._provider.close()
+        self._chain.close()
 
     def __enter__(self) -> AIAgent:
         return self
@@ -157,23 +167,34 @@ class AIAgent:
 
     def _turn_state(self) -> TurnState:
         settings = self.settings
+        call_settings = CallSettings(
+            settings.stale_timeout, settings.max_retries + 1, settings.max_continuations, self._clock
+        )
         return TurnState(
-            provider=self._provider,
+            chain=self._chain,
             history=self._history,
             tools=self._tools,
             tool_context=ToolContext(self.workdir),
             system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
-            call_settings=CallSettings(
-                settings.stale_timeout, settings.max_retries + 1, settings.max_continuations, self._clock
-            ),
-            health=self._health,
+            call_context=CallContext(call_settings, self._interrupt, self._workers),
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
-            interrupt=self._interrupt,
-            workers=self._workers,
             stream=settings.stream,
             session_id=self.session_id,
         )
+
+
+def _fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
+    """A fallback entry's settings: its own endpoint and key, the rest shared."""
+    return replace(
+        settings,
+        provider=spec.provider,
+        model=spec.model,
+        base_url=spec.base_url,
+        api_mode=spec.api_mode,
+        api_key=spec.api_key,
+        fallbacks=(),
+    )
 
 
 def _provider_from(settings: Settings) -> Provider:

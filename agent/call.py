@@ -38,6 +38,15 @@ class CallSettings:
 
 
 @dataclass(slots=True)
+class CallContext:
+    """What every model call of a turn shares."""
+
+    settings: CallSettings
+    interrupt: threading.Event
+    workers: list[StreamWorker]  # the live stream workers, so interrupt() can wake a wait
+
+
+@dataclass(slots=True)
 class ProviderHealth:
     """Counters that outlive one call: the stale circuit breaker's memory."""
 
@@ -56,6 +65,7 @@ class CallResult:
     attempts: int = 0
     stalls: int = 0
     stale_after: float = 0.0
+    exhausted_chain: str | None = None  # set when every fallback failed too: the message to show
 
     @property
     def message(self) -> Message:
@@ -85,13 +95,15 @@ def _visible_parts(snapshot: ResponseSnapshot) -> list[Part]:
 def model_call(
     provider: Provider,
     request: ModelRequest,
-    settings: CallSettings,
+    context: CallContext,
     health: ProviderHealth,
-    interrupt: threading.Event,
-    workers: list[StreamWorker],
     call_number: int,
+    kept: list[Part] | None = None,
 ) -> Generator[AgentEvent, None, CallResult]:
-    kept: list[Part] = []
+    """``kept`` is visible text already shown for this reply (e.g. by a provider that
+    failed before this one): the model is asked to continue it."""
+    settings, interrupt = context.settings, context.interrupt
+    kept = list(kept or [])
     usage = Usage()
     attempt = 0
     requests_sent = 0  # across continuations, for the api_calls count
@@ -102,7 +114,7 @@ def model_call(
         attempt += 1
         requests_sent += 1
         shown = "".join(p.text for p in kept if isinstance(p, TextPart))
-        attempt_request = replace(request, continuation=shown or None)
+        attempt_request = replace(request, model=provider.model, continuation=shown or None)
         yield ModelCallStarted(call_number, attempt, provider.name, provider.model)
         result = yield from run_attempt(
             provider,
@@ -110,7 +122,7 @@ def model_call(
             stale_after=stale_after,
             interrupt=interrupt,
             clock=settings.clock,
-            on_worker=workers,
+            on_worker=context.workers,
             shown_text=shown,
         )
         snapshot = result.snapshot

@@ -26,6 +26,49 @@ _KEY_ORDER = (
 
 
 @dataclass(frozen=True, slots=True)
+class FallbackSpec:
+    """One fallback entry: ``PROVIDER:MODEL``, or ``custom:MODEL@BASE_URL``."""
+
+    provider: str
+    model: str
+    base_url: str | None = None
+    api_mode: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FallbackSpec:
+        provider, sep, rest = text.strip().partition(":")
+        if not sep or not provider or not rest:
+            raise ConfigError(
+                f"fallback {text!r} is not PROVIDER:MODEL (or custom:MODEL@BASE_URL), "
+                "e.g. openrouter:anthropic/claude-sonnet-4.6"
+            )
+        base_url = None
+        at = max(rest.rfind("@http://"), rest.rfind("@https://"))
+        if at >= 0:
+            rest, base_url = rest[:at], rest[at + 1 :]
+        if provider == "custom" and base_url is None:
+            raise ConfigError(f"fallback {text!r}: a custom entry needs @BASE_URL after the model")
+        return cls(provider, rest, base_url)
+
+    @classmethod
+    def coerce(cls, value: FallbackSpec | str | Mapping[str, Any]) -> FallbackSpec:
+        """From a flag string, a config-file table or a spec."""
+        if isinstance(value, FallbackSpec):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        try:
+            return cls(**dict(value))
+        except TypeError as exc:
+            raise ConfigError(f"fallback entry {dict(value)!r} is not valid: {exc}") from None
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} via {self.provider}"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     provider: str | None = None
     model: str | None = None
@@ -40,6 +83,8 @@ class Settings:
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
     stale_timeout: float | None = None
     request_timeout: float = 600.0
+    fallbacks: tuple[FallbackSpec, ...] = ()
+    fallback_cooldown: float = 60.0
     stream: bool = True  # False for servers that cannot stream; the stale limit then bounds the whole call
     eager_tool_streaming: bool | None = None
     model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

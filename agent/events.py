@@ -122,6 +122,29 @@ class Continuing:
 
 
 @dataclass(frozen=True, slots=True)
+class FallbackActivated:
+    """The turn moves to the next provider of the fallback chain (``from_``/``to`` are
+    "MODEL via PROVIDER" labels)."""
+
+    from_: str
+    to: str
+    reason: str
+    kind: Literal["fallback_activated"] = "fallback_activated"
+
+    @property
+    def message(self) -> str:
+        return f"Model fallback: {self.from_} unavailable ({self.reason}); using {self.to}"
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackExhausted:
+    """Every entry of the chain failed; ``answers`` says what each one answered."""
+
+    answers: tuple[str, ...]
+    kind: Literal["fallback_exhausted"] = "fallback_exhausted"
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     message: str
     level: Literal["info", "warning", "error"] = "info"
@@ -151,6 +174,8 @@ AgentEvent = (
     | ConnectionReset
     | Retrying
     | Continuing
+    | FallbackActivated
+    | FallbackExhausted
     | Notice
     | TurnFinished
 )

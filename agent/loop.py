@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
-from agent.call import CallResult, CallSettings, ProviderHealth, model_call
+from agent.call import CallContext, CallResult, model_call
 from agent.events import (
     AgentEvent,
     Notice,
@@ -22,11 +22,11 @@ from agent.events import (
     TurnFinished,
     TurnStarted,
 )
-from agent.messages import Message, ToolCallPart, ToolResultPart, user_message
-from agent.providers.base import ModelRequest, Provider, ToolSpec
+from agent.messages import Message, Part, TextPart, ToolCallPart, ToolResultPart, user_message
+from agent.providers.base import ModelRequest, ToolSpec
+from agent.recovery.fallback import ProviderChain
 from agent.recovery.messages import call_failure_message, cut_tool_call_message
 from agent.streaming.accumulator import Usage
-from agent.streaming.worker import StreamWorker
 from agent.tools.base import ToolContext, ToolRegistry, target_of
 
 
@@ -34,23 +34,24 @@ from agent.tools.base import ToolContext, ToolRegistry, target_of
 class TurnState:
     """Everything one turn reads and changes, passed explicitly."""
 
-    provider: Provider
+    chain: ProviderChain
     history: list[Message]
     tools: ToolRegistry
     tool_context: ToolContext
     system_prompt: str
-    call_settings: CallSettings
-    health: ProviderHealth
+    call_context: CallContext
     max_iterations: int
     max_tokens: int | None
-    interrupt: threading.Event
-    workers: list[StreamWorker]
     stream: bool = True
     on_message: Callable[[Message], None] = lambda message: None
     session_id: str | None = None
     usage: Usage = field(default_factory=Usage)
     api_calls: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def interrupt(self) -> threading.Event:
+        return self.call_context.interrupt
 
     def append(self, message: Message) -> None:
         self.history.append(message)
@@ -67,25 +68,22 @@ def run_turn(state: TurnState, text: str) -> Iterator[AgentEvent]:
 
 
 def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
-    provider = state.provider
+    chain = state.chain
+    yield from chain.start_turn()
     state.append(user_message(text))
-    yield TurnStarted(state.session_id, provider.name, provider.model)
+    yield TurnStarted(state.session_id, chain.current.name, chain.current.model)
     specs = [ToolSpec(t.name, t.description, t.schema) for t in state.tools]
     final_text = ""
     for iteration in range(1, state.max_iterations + 1):
         request = ModelRequest(
-            provider.model,
-            state.system_prompt,
-            list(state.history),
-            specs,
-            state.max_tokens,
+            model=chain.current.model,
+            system=state.system_prompt,
+            messages=list(state.history),
+            tools=specs,
+            max_tokens=state.max_tokens,
             stream=state.stream,
         )
-        result = yield from model_call(
-            provider, request, state.call_settings, state.health, state.interrupt, state.workers, iteration
-        )
-        state.api_calls += result.attempts
-        state.usage = state.usage + result.usage
+        result = yield from _call_with_fallbacks(state, request, iteration)
         if result.status != "ok":
             yield _finish_unanswered(state, result)
             return
@@ -107,6 +105,26 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
     yield TurnFinished("failed", final_text, message)
 
 
+def _call_with_fallbacks(
+    state: TurnState, request: ModelRequest, iteration: int
+) -> Generator[AgentEvent, None, CallResult]:
+    """One model call; when its provider cannot deliver, the next in the chain takes
+    over where it stopped (text already shown is continued, not repeated)."""
+    chain = state.chain
+    kept: list[Part] = []
+    while True:
+        result = yield from model_call(chain.current, request, state.call_context, chain.health, iteration, kept)
+        state.api_calls += result.attempts
+        state.usage = state.usage + result.usage
+        if result.status != "failed":
+            return result
+        outcome = yield from chain.fall_back(result)
+        if outcome != "switched":
+            result.exhausted_chain = chain.exhausted_message() if outcome == "exhausted" else None
+            return result
+        kept = [p for p in result.parts if isinstance(p, TextPart)]
+
+
 def _finish_answer(result: CallResult, text: str) -> TurnFinished:
     if result.stop_reason in ("content_filter", "refusal") and not text.strip():
         reason = "refused to answer" if result.stop_reason == "refusal" else "stopped by the content filter"
@@ -125,7 +143,9 @@ def _finish_unanswered(state: TurnState, result: CallResult) -> TurnFinished:
         return TurnFinished("interrupted", text, "interrupted by the user")
     if result.status == "cut_tool_call":
         return TurnFinished("failed", text, cut_tool_call_message(result, state.max_tokens))
-    return TurnFinished("failed", text, call_failure_message(result, state.provider, result.stale_after))
+    if result.exhausted_chain:
+        return TurnFinished("failed", text, result.exhausted_chain)
+    return TurnFinished("failed", text, call_failure_message(result, state.chain.current, result.stale_after))
 
 
 def _run_tools(state: TurnState, calls: list[ToolCallPart]) -> Generator[AgentEvent, None, bool]:

@@ -32,7 +32,7 @@ class ToolSpec:
     schema: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
     """What the loop asks for; the provider turns it into its wire's request.
 
@@ -84,6 +84,7 @@ class Provider(Protocol):
     model: str
     base_url: str
     is_local: bool  # a loopback or private endpoint (local servers get longer stale limits)
+    context_window: int  # from the model catalog
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         """Send the request and return its stream (blocks until response headers)."""

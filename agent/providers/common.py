@@ -79,6 +79,7 @@ class ProviderBase:
         self.base_url = profile.base_url or ""
         self.is_local = profile.is_local
         self.model_info: ModelInfo = catalog.lookup(model)
+        self.context_window = self.model_info.context_window
         self._api_key = api_key
         self._timeout = timeout
         self._eager = (
