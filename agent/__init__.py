@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
     from agent.result import AgentResult
     from agent.tools.base import Tool, ToolContext, ToolError
+    from agent.tools.decorator import tool
 
 
 _HOMES = {
@@ -46,9 +47,8 @@ _HOMES = {
     "Tool": "agent.tools.base",
     "ToolContext": "agent.tools.base",
     "ToolError": "agent.tools.base",
-    **dict.fromkeys(
-        ("Message", "TextPart", "ThinkingPart", "ToolCallPart", "ToolResultPart"), "agent.messages"
-    ),
+    "tool": "agent.tools.decorator",
+    **dict.fromkeys(("Message", "TextPart", "ThinkingPart", "ToolCallPart", "ToolResultPart"), "agent.messages"),
 }
 
 
@@ -92,4 +92,5 @@ __all__ = [
     "TurnFinished",
     "TurnStarted",
     "Waiting",
+    "tool",
 ]

@@ -26,6 +26,7 @@ from agent.providers.base import Provider
 from agent.providers.factory import build_provider
 from agent.providers.profiles import ProfileError, resolve_profile
 from agent.recovery.fallback import ProviderChain
+from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
@@ -43,7 +44,7 @@ class AIAgent:
 
     def __init__(
         self,
-        provider: str | None = None,
+        provider: str | Provider | None = None,
         model: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -61,9 +62,10 @@ class AIAgent:
         history: Iterable[Message] | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
+        instance = None if provider is None or isinstance(provider, str) else provider
         base = settings or Settings().with_values(**settings_from_env())
         self.settings = base.with_values(
-            provider=provider,
+            provider=provider if isinstance(provider, str) else None,
             model=model,
             base_url=base_url,
             api_key=api_key,
@@ -80,7 +82,7 @@ class AIAgent:
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
         self._chain = ProviderChain(
-            _provider_from(self.settings),
+            instance if instance is not None else _provider_from(self.settings),
             list(self.settings.fallbacks),
             lambda spec: _provider_from(_fallback_settings(self.settings, spec)),
             cooldown=self.settings.fallback_cooldown,
@@ -92,6 +94,9 @@ class AIAgent:
         self._interrupt = threading.Event()
         self._workers: list[StreamWorker] = []
         self._turn_lock = threading.Lock()
+        self._ledger = StallLedger(
+            self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars
+        )
         self.session_id: str | None = None
         self.last_result: AgentResult | None = None
 
@@ -176,7 +181,7 @@ class AIAgent:
             tools=self._tools,
             tool_context=ToolContext(self.workdir),
             system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
-            call_context=CallContext(call_settings, self._interrupt, self._workers),
+            call_context=CallContext(call_settings, self._interrupt, self._workers, self._ledger),
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
             stream=settings.stream,
@@ -198,18 +203,14 @@ def _fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
 
 
 def _provider_from(settings: Settings) -> Provider:
-    name = settings.provider or (
-        "custom" if settings.base_url and not settings.provider else default_provider()
-    )
+    name = settings.provider or ("custom" if settings.base_url and not settings.provider else default_provider())
     try:
         profile = resolve_profile(name, settings.base_url, settings.api_mode)
     except ProfileError as exc:
         raise ConfigError(str(exc)) from None
     key = profile.resolve_key(settings.api_key)
     if profile.key_required and not key:
-        raise MissingKeyError(
-            f"no API key for provider {profile.name}: set {profile.key_env} or pass --api-key"
-        )
+        raise MissingKeyError(f"no API key for provider {profile.name}: set {profile.key_env} or pass --api-key")
     model = settings.model or profile.default_model
     if not model:
         raise ConfigError(f"provider {profile.name} has no default model: pass --model NAME")

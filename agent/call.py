@@ -17,11 +17,12 @@ from agent.messages import Message, Part, TextPart, ToolCallPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider
 from agent.providers.common import estimate_request_tokens
 from agent.recovery.policy import RetryDecision, decide
+from agent.recovery.stalls import StallLedger
 from agent.streaming.accumulator import CutToolCall, ResponseSnapshot, Usage
 from agent.streaming.attempt import StreamWorker, reset_event, run_attempt
 from agent.streaming.watchdog import Clock, default_stale_timeout
 
-CallStatus = Literal["ok", "failed", "interrupted", "cut_tool_call"]
+CallStatus = Literal["ok", "failed", "interrupted", "cut_tool_call", "needs_guidance", "gave_up"]
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class CallContext:
     settings: CallSettings
     interrupt: threading.Event
     workers: list[StreamWorker]  # the live stream workers, so interrupt() can wake a wait
+    ledger: StallLedger | None = None  # remembers tool calls that keep getting cut
 
 
 @dataclass(slots=True)
@@ -65,7 +67,8 @@ class CallResult:
     attempts: int = 0
     stalls: int = 0
     stale_after: float = 0.0
-    exhausted_chain: str | None = None  # set when every fallback failed too: the message to show
+    error_message: str | None = None  # a ready message (chain exhausted, stalls given up)
+    guidance: str | None = None  # for needs_guidance: what to tell the model
 
     @property
     def message(self) -> Message:
@@ -132,9 +135,7 @@ def model_call(
             return CallResult("interrupted", parts, None, usage, attempts=requests_sent, stalls=stalls)
         if result.error is None:
             health.consecutive_stalls = 0
-            yield ModelCallFinished(
-                snapshot.stop_reason, snapshot.usage.input_tokens, snapshot.usage.output_tokens
-            )
+            yield ModelCallFinished(snapshot.stop_reason, snapshot.usage.input_tokens, snapshot.usage.output_tokens)
             parts = merge_parts(kept, snapshot.parts)
             if snapshot.state == "cut_mid_tool_call":
                 return CallResult(
@@ -160,6 +161,28 @@ def model_call(
         else:
             health.consecutive_stalls = 0
         kept = merge_parts(kept, _visible_parts(snapshot))
+        if snapshot.cut_call is not None and context.ledger is not None:
+            verdict = context.ledger.record_cut(snapshot.cut_call, "stall" if facts.kind == "stale" else "drop")
+            if verdict.action != "retry":
+                # The same call keeps getting cut: retrying it as is would loop; the
+                # model has to change how it writes (guide) or the turn ends (give up).
+                if not result.reset_done:
+                    yield reset_event(provider.reset("mid_tool_call_retry"))
+                status: CallStatus = "needs_guidance" if verdict.action == "guide" else "gave_up"
+                return CallResult(
+                    status,
+                    kept,
+                    None,
+                    usage,
+                    facts,
+                    None,
+                    snapshot.cut_call,
+                    requests_sent,
+                    stalls,
+                    stale_after,
+                    error_message=verdict.text if status == "gave_up" else None,
+                    guidance=verdict.text if status == "needs_guidance" else None,
+                )
         decision = decide(facts, attempt, settings.max_attempts, health.consecutive_stalls)
         if decision.action == "fail":
             return CallResult(

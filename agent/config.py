@@ -83,6 +83,9 @@ class Settings:
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
     stale_timeout: float | None = None
     request_timeout: float = 600.0
+    stall_threshold: int = 2  # cuts in a row of the same tool call before guidance
+    max_guidance_rounds: int = 2  # per turn; then the turn ends with an actionable error
+    chunk_chars: int = 8_000  # the piece size the guidance asks for
     fallbacks: tuple[FallbackSpec, ...] = ()
     fallback_cooldown: float = 60.0
     stream: bool = True  # False for servers that cannot stream; the stale limit then bounds the whole call

@@ -122,6 +122,16 @@ class Continuing:
 
 
 @dataclass(frozen=True, slots=True)
+class StallGuidance:
+    """The same tool call kept getting cut: the agent told the model how to split it."""
+
+    tool: str
+    target: str | None
+    text: str
+    kind: Literal["stall_guidance"] = "stall_guidance"
+
+
+@dataclass(frozen=True, slots=True)
 class FallbackActivated:
     """The turn moves to the next provider of the fallback chain (``from_``/``to`` are
     "MODEL via PROVIDER" labels)."""
@@ -174,6 +184,7 @@ AgentEvent = (
     | ConnectionReset
     | Retrying
     | Continuing
+    | StallGuidance
     | FallbackActivated
     | FallbackExhausted
     | Notice

@@ -81,9 +81,7 @@ class ModelCatalog:
         else:
             window, output = _CATALOG[key]
             claude = key.startswith("claude")
-            info = ModelInfo(
-                key, window, output, "claude" if claude else "other", eager_input_streaming=claude
-            )
+            info = ModelInfo(key, window, output, "claude" if claude else "other", eager_input_streaming=claude)
         if any(marker in norm for marker in _REJECTS_EAGER_STREAMING):
             info = replace(info, eager_input_streaming=False)
         override = self._overrides.get(norm)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent import AIAgent  # noqa: E402
-from agent.testing import ProviderSimulator, Reply, Silence, Text  # noqa: E402
+from agent import AIAgent
+from agent.testing import ProviderSimulator, Reply, Silence, Text
 
 
 def one_run(

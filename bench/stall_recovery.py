@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent import AIAgent  # noqa: E402
-from agent.testing import ProviderSimulator, Reply, Silence, Text  # noqa: E402
+from agent import AIAgent
+from agent.testing import ProviderSimulator, Reply, Silence, Text
 
 WIRES = {
     "anthropic": ("anthropic", "claude-sonnet-4-6", lambda s: s.base_url),
@@ -34,8 +34,13 @@ def one_run(sim: ProviderSimulator, wire: str, limit: float, workdir: str) -> tu
     sim.script(Reply(Text("Hello "), Silence(60)), Reply(Text("world.")))
     silence_start = detected = first_new_text = 0.0
     with AIAgent(
-        provider=provider, model=model, base_url=url(sim), api_key="bench", workdir=workdir,
-        tools=[], stale_timeout=limit,
+        provider=provider,
+        model=model,
+        base_url=url(sim),
+        api_key="bench",
+        workdir=workdir,
+        tools=[],
+        stale_timeout=limit,
     ) as agent:
         for event in agent.stream("greet"):
             now = time.monotonic()

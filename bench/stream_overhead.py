@@ -30,9 +30,7 @@ def raw_anthropic(sim: ProviderSimulator) -> int:
     client = anthropic.Anthropic(api_key="bench", base_url=sim.base_url, max_retries=0)
     count = 0
     with client:
-        for event in client.messages.create(
-            model="claude-sonnet-4-6", max_tokens=64000, messages=PROMPT, stream=True
-        ):
+        for event in client.messages.create(model="claude-sonnet-4-6", max_tokens=64000, messages=PROMPT, stream=True):
             if event.type == "content_block_delta":
                 count += 1
     return count

@@ -38,9 +38,7 @@ def fragments(data: bytes, seed: int) -> Iterator[bytes]:
 
 def _response(chunks: Iterator[bytes]) -> httpx2.Response:
     request = httpx2.Request("POST", "http://sample.invalid/")
-    return httpx2.Response(
-        200, headers={"content-type": "text/event-stream"}, content=chunks, request=request
-    )
+    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=chunks, request=request)
 
 
 def sdk_deltas(wire: str, data: bytes, seed: int | None = None) -> list[Delta]:

@@ -45,9 +45,7 @@ class InterruptGuard:
             return self
         read_fd, write_fd = os.pipe()
         self._pipe = (read_fd, write_fd)
-        self._relay = threading.Thread(
-            target=self._run_relay, args=(read_fd,), name="stayline-sigint", daemon=True
-        )
+        self._relay = threading.Thread(target=self._run_relay, args=(read_fd,), name="stayline-sigint", daemon=True)
         self._relay.start()
         self._previous = signal.signal(signal.SIGINT, self._handle)
         return self

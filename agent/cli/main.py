@@ -81,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="single shot: print one JSON object with the result on stdout"
     )
-    parser.add_argument(
-        "--provider", choices=PROVIDERS, help="provider profile (default: the first with a key set)"
-    )
+    parser.add_argument("--provider", choices=PROVIDERS, help="provider profile (default: the first with a key set)")
     parser.add_argument("--model", help="model name (default: the provider's default model)")
     parser.add_argument("--base-url", metavar="URL", help="API endpoint (required for --provider custom)")
     parser.add_argument("--api-mode", choices=API_MODES, help="wire protocol of a custom endpoint")

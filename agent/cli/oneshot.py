@@ -15,12 +15,14 @@ from agent.events import ToolCallFinished, ToolCallStarted, TurnFinished, TurnSt
 
 if TYPE_CHECKING:
     from agent.agent import AIAgent
+    from agent.result import AgentResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl+C
 
+_NO_RESULT = "the turn ended without a result"
 _EXIT_BY_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}
 
 
@@ -31,20 +33,21 @@ def exit_code(status: str) -> int:
 def run_single(agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err: TextIO) -> int:
     """Run one turn and report it; returns the process exit code."""
     # The relay thread prints while the main thread may be blocked inside the turn (a
-    # long tool call, which is not cut short): the user sees at once that the Ctrl+C
-    # was heard and why the turn has not ended yet.
+    # running command, which the interrupt stops): the user sees at once that the
+    # Ctrl+C was heard and what happens next.
     tool_running = [False]
 
     def on_interrupt() -> None:
         agent.interrupt()
-        hint = " after the running tool finishes" if tool_running[0] else ""
+        hint = ": stopping the running tool" if tool_running[0] else ""
         _say(err, f"■ interrupting{hint}… (Ctrl+C again to quit now)")
 
     with InterruptGuard(on_interrupt) as guard:
         try:
+            finished = _consume(agent, prompt, err, guard, tool_running)
             if json_mode:
-                return _run_json(agent, prompt, out, err)
-            return _run_text(agent, prompt, out, err, guard, tool_running)
+                return _report_json(agent, finished, out, err)
+            return _report_text(finished, out, err)
         except KeyboardInterrupt:  # the second Ctrl+C: leave now, whatever is running
             if json_mode:
                 _write_json(out, _forced_quit_json(agent))
@@ -52,9 +55,10 @@ def run_single(agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err
             return EXIT_INTERRUPTED
 
 
-def _run_text(
-    agent: AIAgent, prompt: str, out: TextIO, err: TextIO, guard: InterruptGuard, tool_running: list[bool]
-) -> int:
+def _consume(
+    agent: AIAgent, prompt: str, err: TextIO, guard: InterruptGuard, tool_running: list[bool]
+) -> TurnFinished | None:
+    """Run the turn, writing progress lines to stderr; returns its ``TurnFinished``."""
     finished: TurnFinished | None = None
     for event in agent.stream(prompt):
         if isinstance(event, TurnStarted) and guard.pressed:
@@ -71,42 +75,64 @@ def _run_text(
         line = status_line(event)
         if line is not None:
             _say(err, line)
+    return finished
+
+
+def _report_text(finished: TurnFinished | None, out: TextIO, err: TextIO) -> int:
     if finished is None:  # run_turn always ends with TurnFinished; guard against a broken stream
-        _say(err, "stayline: error: the turn ended without a result")
+        _say(err, f"stayline: error: {_NO_RESULT}")
         return EXIT_FAILED
     # A failed or interrupted turn may still have produced text: print it rather than
     # lose it; the exit code tells a script whether it is a complete answer.
     if finished.final_text:
         _write_answer(out, finished.final_text)
-    if finished.status == "failed":
-        _say(err, f"stayline: error: {finished.error or 'the turn failed'}")
-    elif finished.status == "interrupted":
-        _say(err, f"stayline: {one_line(finished.error or 'interrupted by the user')}")
+    _say_outcome(err, finished.status, finished.error)
     return exit_code(finished.status)
 
 
-def _run_json(agent: AIAgent, prompt: str, out: TextIO, err: TextIO) -> int:
-    # run() rather than stream(): usage and api_calls live only in AgentResult, so the
-    # --json object comes from there (no progress lines on stderr in this mode yet).
-    result = agent.run(prompt)
-    _write_json(out, result.to_json())
-    if result.status == "failed":
-        _say(err, f"stayline: error: {result.error or 'the turn failed'}")
-    return exit_code(result.status)
+def _report_json(agent: AIAgent, finished: TurnFinished | None, out: TextIO, err: TextIO) -> int:
+    # stream() sets last_result just before it yields TurnFinished; usage and api_calls
+    # live only there. The contract is one JSON object on stdout whatever happened, so
+    # a turn that ended without a result still gets one.
+    result: AgentResult | None = getattr(agent, "last_result", None) if finished is not None else None
+    if result is not None:
+        value = result.to_json()
+    elif finished is not None:  # an agent that reports no AgentResult (a duck-typed one)
+        value = _json_object(agent, finished.status, finished.final_text, finished.error, finished.counts)
+    else:
+        value = _json_object(agent, "failed", "", _NO_RESULT, {})
+    _write_json(out, value)
+    _say_outcome(err, value["status"], value["error"])
+    return exit_code(value["status"])
+
+
+def _say_outcome(err: TextIO, status: str, error: str | None) -> None:
+    if status == "failed":
+        _say(err, f"stayline: error: {error or 'the turn failed'}")
+    elif status == "interrupted":
+        _say(err, f"stayline: {one_line(error or 'interrupted by the user')}")
+
+
+def _json_object(
+    agent: AIAgent, status: str, final_text: str, error: str | None, counts: dict[str, int]
+) -> dict[str, Any]:
+    """A --json object with the keys of ``AgentResult.to_json`` when there is no result."""
+    return {
+        "status": status,
+        "final_text": final_text,
+        "api_calls": 0,
+        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "error": error,
+        "session_id": getattr(agent, "session_id", None),
+        "events": dict(counts),
+    }
 
 
 def _forced_quit_json(agent: AIAgent) -> dict[str, Any]:
     """The --json object when the user quit before the turn could report: the contract
     is one JSON object on stdout, so a consumer never has to handle an empty output."""
-    return {
-        "status": "interrupted",
-        "final_text": "",
-        "api_calls": 0,
-        "usage": {"input_tokens": 0, "output_tokens": 0},
-        "error": "interrupted by the user before the turn could finish (second Ctrl+C)",
-        "session_id": getattr(agent, "session_id", None),
-        "events": {},
-    }
+    error = "interrupted by the user before the turn could finish (second Ctrl+C)"
+    return _json_object(agent, "interrupted", "", error, {})
 
 
 def _write_json(out: TextIO, value: dict[str, Any]) -> None:

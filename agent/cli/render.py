@@ -58,9 +58,7 @@ def status_line(event: AgentEvent) -> str | None:
     match event:
         case ToolCallStarted(name=name, target=target):
             return f"→ {_tool_label(name, target)}"
-        case ToolCallFinished(
-            name=name, target=target, is_error=is_error, summary=summary, duration=duration
-        ):
+        case ToolCallFinished(name=name, target=target, is_error=is_error, summary=summary, duration=duration):
             mark = "✗" if is_error else "✓"
             return f"{mark} {_tool_label(name, target)}  {one_line(summary, 100)} ({duration:.1f}s)"
         case Retrying(attempt=attempt, of=total, reason=reason, delay=delay):

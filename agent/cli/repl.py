@@ -76,8 +76,8 @@ def chat_turn(agent: AIAgent, text: str, printer: ChatPrinter) -> TurnFinished |
 
     def on_interrupt() -> None:
         agent.interrupt()
-        # Tools are not cut short: say so, or a long command looks like an ignored Ctrl+C.
-        hint = " after the running tool finishes" if tool_running else ""
+        # The interrupt stops a running command too (ToolContext.cancel): say so.
+        hint = ": stopping the running tool" if tool_running else ""
         printer.status(f"■ interrupting{hint}… (Ctrl+C again to quit)")
 
     finished: TurnFinished | None = None
@@ -142,9 +142,7 @@ def run_repl(agent: AIAgent, *, history_path: Path | None = None, out: TextIO | 
     printer = ChatPrinter(out or sys.stdout)
     session: Any = PromptSession(history=_history(history_path, printer), key_bindings=_key_bindings())
     provider = agent.provider
-    printer.status(
-        f"stayline · {provider.name} · {provider.model} — /quit or Ctrl+D to leave, Ctrl+C stops a turn"
-    )
+    printer.status(f"stayline · {provider.name} · {provider.model} — /quit or Ctrl+D to leave, Ctrl+C stops a turn")
     while True:
         try:
             text = session.prompt(PROMPT)

@@ -64,9 +64,7 @@ class AnthropicMessagesProvider(ProviderBase):
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         params = self.build_params(request)
         if request.stream:
-            return LeasedStream(
-                self._connection, lambda c: c.messages.create(**params, stream=True), stream_deltas
-            )
+            return LeasedStream(self._connection, lambda c: c.messages.create(**params, stream=True), stream_deltas)
         return LeasedStream(self._connection, lambda c: c.messages.create(**params), message_deltas)
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
@@ -79,8 +77,7 @@ class AnthropicMessagesProvider(ProviderBase):
             params["system"] = request.system
         if request.tools:
             params["tools"] = [
-                {"name": t.name, "description": t.description, "input_schema": t.schema}
-                for t in request.tools
+                {"name": t.name, "description": t.description, "input_schema": t.schema} for t in request.tools
             ]
             if self._eager:
                 for tool in params["tools"]:

@@ -85,6 +85,7 @@ class Provider(Protocol):
     base_url: str
     is_local: bool  # a loopback or private endpoint (local servers get longer stale limits)
     context_window: int  # from the model catalog
+    max_output_tokens: int  # the model's real output limit, from the catalog
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         """Send the request and return its stream (blocks until response headers)."""

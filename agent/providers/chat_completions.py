@@ -67,12 +67,8 @@ class ChatCompletionsProvider(ProviderBase):
         if request.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
-            return LeasedStream(
-                self._connection, lambda c: c.chat.completions.create(**params), stream_deltas
-            )
-        return LeasedStream(
-            self._connection, lambda c: c.chat.completions.create(**params), completion_deltas
-        )
+            return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), stream_deltas)
+        return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), completion_deltas)
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -80,14 +80,11 @@ class ProviderBase:
         self.is_local = profile.is_local
         self.model_info: ModelInfo = catalog.lookup(model)
         self.context_window = self.model_info.context_window
+        self.max_output_tokens = self.model_info.max_output_tokens
         self._api_key = api_key
         self._timeout = timeout
-        self._eager = (
-            self.model_info.eager_input_streaming if eager_tool_streaming is None else eager_tool_streaming
-        )
-        self._connection: ConnectionManager[Any] = ConnectionManager(
-            self.wire, self._build_client, _close_client
-        )
+        self._eager = self.model_info.eager_input_streaming if eager_tool_streaming is None else eager_tool_streaming
+        self._connection: ConnectionManager[Any] = ConnectionManager(self.wire, self._build_client, _close_client)
 
     # -- subclass hooks -------------------------------------------------------------
     def _build_client(self, on_request: Callable[[Any], None]) -> Any:
@@ -111,9 +108,7 @@ class ProviderBase:
         self._connection.close()
 
     def output_limit(self, request: ModelRequest) -> int | None:
-        return self.profile.output_tokens(
-            self.model_info, request.max_tokens, estimate_request_tokens(request)
-        )
+        return self.profile.output_tokens(self.model_info, request.max_tokens, estimate_request_tokens(request))
 
     def common_error_facts(self, exc: BaseException) -> ErrorFacts | None:
         """Facts for errors that are the same on every wire."""

@@ -55,9 +55,7 @@ class ProviderProfile:
         """The max_tokens to send: the user's value wins; else the wire or quirk decides."""
         if explicit is not None:
             return explicit
-        needs_limit = self.wire == "anthropic_messages" or (
-            self.claude_output_limit and model.family == "claude"
-        )
+        needs_limit = self.wire == "anthropic_messages" or (self.claude_output_limit and model.family == "claude")
         if not needs_limit:
             return None  # the server's own default is right for this provider
         room = model.context_window - estimated_input - _CONTEXT_MARGIN
@@ -96,9 +94,7 @@ PROFILES: dict[str, ProviderProfile] = {
         claude_fine_grained_header=True,
         extra_headers={"X-Title": "stayline"},
     ),
-    "custom": ProviderProfile(
-        "custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False
-    ),
+    "custom": ProviderProfile("custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False),
 }
 
 
@@ -125,9 +121,7 @@ def resolve_profile(name: str, base_url: str | None = None, api_mode: str | None
     elif name == "custom" and base_url:
         wire = infer_wire(base_url)
     if api_mode is not None and name != "custom" and api_mode != profile.wire:
-        raise ProfileError(
-            f"provider {name} speaks {profile.wire}; --api-mode {api_mode} needs --provider custom"
-        )
+        raise ProfileError(f"provider {name} speaks {profile.wire}; --api-mode {api_mode} needs --provider custom")
     return ProviderProfile(
         profile.name,
         wire,

@@ -136,6 +136,4 @@ def _kill(
 def _with_output(facts: ErrorFacts, snapshot: ResponseSnapshot) -> ErrorFacts:
     if not snapshot.has_visible_output:
         return facts
-    return ErrorFacts(
-        facts.kind, facts.message, facts.status, facts.retry_after, facts.error_type, output_emitted=True
-    )
+    return ErrorFacts(facts.kind, facts.message, facts.status, facts.retry_after, facts.error_type, output_emitted=True)

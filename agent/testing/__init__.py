@@ -1,5 +1,6 @@
 """Test support: a provider simulator speaking the real Anthropic and OpenAI wire formats."""
 
+from agent.testing.behaviours import LargeWriteModel, wants_fine_grained_streaming
 from agent.testing.script import (
     ConnectionRecord,
     Disconnect,
@@ -17,6 +18,7 @@ from agent.testing.script import (
     Thinking,
     ToolCall,
 )
+from agent.testing.scripted import ScriptedError, ScriptedProvider, ScriptedReply, ScriptExhausted
 from agent.testing.simulator import NO_REPLY_LEFT, ProviderSimulator
 
 __all__ = [
@@ -26,15 +28,21 @@ __all__ = [
     "EndBody",
     "HttpError",
     "KeepAlives",
+    "LargeWriteModel",
     "Pace",
     "ProviderSimulator",
     "RawSSE",
     "RecordedRequest",
     "Reply",
     "Reset",
+    "ScriptExhausted",
+    "ScriptedError",
+    "ScriptedProvider",
+    "ScriptedReply",
     "Silence",
     "SseError",
     "Text",
     "Thinking",
     "ToolCall",
+    "wants_fine_grained_streaming",
 ]

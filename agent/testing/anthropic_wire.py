@@ -134,9 +134,7 @@ class AnthropicStream:
             yield f'{self._delta_prefix()}{{"type":"signature_delta","signature":{signature}}}}}\n\n'.encode()
         elif isinstance(item, ToolCall):
             call_id = item.id or random_id("toolu_01", 22)
-            yield from self._open(
-                "tool_use", {"type": "tool_use", "id": call_id, "name": item.name, "input": {}}
-            )
+            yield from self._open("tool_use", {"type": "tool_use", "id": call_id, "name": item.name, "input": {}})
             prefix = self._delta_prefix() + '{"type":"input_json_delta","partial_json":'
             yield f'{prefix}""}}}}\n\n'.encode()
             for piece in split(arguments_text(item), item.chunk):

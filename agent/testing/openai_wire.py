@@ -35,9 +35,7 @@ DONE = b"data: [DONE]\n\n"
 def error_body(status: int, message: str, type_: str | None, flavour: Flavour) -> dict[str, Any]:
     if flavour == "openrouter":
         return {"error": {"message": message, "code": status, "metadata": {}}}
-    default_type, code = ERROR_TYPES.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", None)
-    )
+    default_type, code = ERROR_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
     return {"error": {"message": message, "type": type_ or default_type, "param": None, "code": code}}
 
 
@@ -144,9 +142,7 @@ class OpenAIStream:
         yield DONE
 
 
-def completion(
-    reply: Reply, content: tuple[ContentItem, ...], model: str, flavour: Flavour
-) -> dict[str, Any]:
+def completion(reply: Reply, content: tuple[ContentItem, ...], model: str, flavour: Flavour) -> dict[str, Any]:
     """A non-streamed ChatCompletion object."""
     texts: list[str] = []
     reasoning: list[str] = []
@@ -179,9 +175,7 @@ def completion(
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reply)}
-        ],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reply)}],
         "usage": _usage(reply),
     }
     if flavour != "openrouter":

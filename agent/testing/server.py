@@ -188,9 +188,7 @@ class SimHandler(BaseHTTPRequestHandler):
             return "request-id", anthropic_wire.new_request_id()
         return "x-request-id", openai_wire.new_request_id()
 
-    def _send_json(
-        self, wire: Wire, status: int, payload: Any, extra: dict[str, str], cut: bool = False
-    ) -> None:
+    def _send_json(self, wire: Wire, status: int, payload: Any, extra: dict[str, str], cut: bool = False) -> None:
         if isinstance(payload, bytes):
             data = payload
         elif isinstance(payload, str):

@@ -109,11 +109,7 @@ def _anthropic_tool_pairing(messages: list[Any], i: int) -> str | None:
         if msg.get("role") != "user":
             return f"messages.{i}.content: `tool_result` blocks can only be in `user` messages"
         previous = messages[i - 1] if i > 0 else None
-        requested = (
-            set(_block_ids(previous.get("content"), "tool_use", "id"))
-            if isinstance(previous, dict)
-            else set()
-        )
+        requested = set(_block_ids(previous.get("content"), "tool_use", "id")) if isinstance(previous, dict) else set()
         unexpected = [r for r in results if r not in requested]
         if unexpected:
             return (
@@ -136,10 +132,7 @@ def validate_openai(body: dict[str, Any]) -> str | None:
     if not isinstance(messages, list):
         return "Invalid type for 'messages': expected an array, but got an object instead."
     if not messages:
-        return (
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-            "but got an empty array."
-        )
+        return "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array."
     pending: list[str] = []
     requested: set[str] = set()
     for i, msg in enumerate(messages):

@@ -5,6 +5,7 @@ This package imports only the standard library, never the rest of the project.
 
 from agent.tools.base import Tool, ToolContext, ToolError, ToolOutcome, ToolRegistry, target_of
 from agent.tools.builtin import builtin_tools
+from agent.tools.decorator import tool
 from agent.tools.schema import validate_arguments
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "ToolRegistry",
     "builtin_tools",
     "target_of",
+    "tool",
     "validate_arguments",
 ]

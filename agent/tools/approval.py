@@ -144,9 +144,7 @@ def _strip_wrappers(words: list[str]) -> list[str]:
             index += 1
         elif _basename(word) in _WRAPPERS:
             index += 1
-            while index < len(words) and (
-                _WRAPPER_ARG.fullmatch(words[index]) or _ASSIGNMENT.fullmatch(words[index])
-            ):
+            while index < len(words) and (_WRAPPER_ARG.fullmatch(words[index]) or _ASSIGNMENT.fullmatch(words[index])):
                 index += 1
         else:
             break

@@ -7,6 +7,7 @@ while an error result lets the model correct itself.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ class ToolContext:
     # (tool_name, description_of_action) -> allowed? None means everything is allowed.
     approve: Callable[[str, str], bool] | None = None
     max_output_chars: int = 50_000
+    # Set when the user interrupts the turn: a long-running tool (terminal) polls it and
+    # stops its work early. None means the tool cannot be interrupted.
+    cancel: threading.Event | None = None
 
     def __post_init__(self) -> None:
         # Confinement checks compare resolved paths, so the root must be resolved too.

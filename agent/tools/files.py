@@ -135,10 +135,7 @@ def _patch(args: dict[str, Any], ctx: ToolContext) -> str:
         path.write_bytes(new_text.encode("utf-8"))
     except OSError as exc:
         raise ToolError(f"cannot write {shown}: {exc.strerror or exc}") from exc
-    return (
-        f"applied {plural(len(edits), 'edit')} to {shown} "
-        f"({count_lines(text):,} -> {count_lines(new_text):,} lines)"
-    )
+    return f"applied {plural(len(edits), 'edit')} to {shown} ({count_lines(text):,} -> {count_lines(new_text):,} lines)"
 
 
 def _apply_keeping_crlf(text: str, edits: list[tuple[str, str]]) -> str:

@@ -28,9 +28,7 @@ def resolve_in_workdir(workdir: Path, path: str) -> Path:
     except (OSError, RuntimeError) as exc:  # RuntimeError: symlink loop on Python 3.11
         raise ToolError(f"cannot resolve path '{path}': {exc}") from exc
     if not is_inside(root, resolved):
-        raise ToolError(
-            f"path '{path}' is outside the working directory {root}; file tools only work inside it"
-        )
+        raise ToolError(f"path '{path}' is outside the working directory {root}; file tools only work inside it")
     return resolved
 
 

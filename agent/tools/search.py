@@ -149,9 +149,7 @@ def search_files_tool() -> Tool:
                 "pattern": {"type": "string", "minLength": 1, "description": "Python regular expression."},
                 "path": {
                     "type": "string",
-                    "description": (
-                        "Folder or file to search, relative to the working directory (default '.')."
-                    ),
+                    "description": ("Folder or file to search, relative to the working directory (default '.')."),
                 },
                 "glob": {
                     "type": "string",

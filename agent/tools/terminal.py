@@ -2,7 +2,9 @@
 
 The command runs in its own session (process group), so that on timeout the whole
 tree it started can be stopped with one signal; killing only the shell would leave
-its children running and, worse, holding our output pipe open forever.
+its children running and, worse, holding our output pipe open forever. The same
+happens when the user interrupts the turn (``ToolContext.cancel`` is set): the
+command is stopped within a poll interval instead of running to its end.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +37,17 @@ _POLL = 0.1
 _CHUNK = 65_536
 _NOTE_RESERVE = 400  # room under max_output_chars for the status line and notes
 
-_Ending = Literal["eof", "timeout", "lingering"]
+_Ending = Literal["eof", "timeout", "lingering", "cancelled"]
+INTERRUPTED = "interrupted by the user; the command was stopped"
 
 
 @dataclass(frozen=True)
 class CommandResult:
-    exit_code: int | None  # None when the command timed out
+    exit_code: int | None  # None when the command timed out or was cancelled
     output: str
     timed_out: bool
     stopped_background: bool  # children still holding the output were stopped
+    cancelled: bool = False  # the cancel event was set: the command and its children were stopped
 
 
 class _HeadTail:
@@ -77,8 +82,15 @@ class _HeadTail:
         )
 
 
-def run_command(command: str, workdir: Path, timeout: float, max_output_chars: int) -> CommandResult:
-    """Run ``command`` with a shell, combining stdout and stderr; never waits past ``timeout``."""
+def run_command(
+    command: str,
+    workdir: Path,
+    timeout: float,
+    max_output_chars: int,
+    cancel: threading.Event | None = None,
+) -> CommandResult:
+    """Run ``command`` with a shell, combining stdout and stderr; never waits past ``timeout``,
+    nor more than a poll interval after ``cancel`` is set."""
     proc = subprocess.Popen(
         [_shell(), "-c", command],
         cwd=workdir,
@@ -91,12 +103,9 @@ def run_command(command: str, workdir: Path, timeout: float, max_output_chars: i
     buffer = _HeadTail(max_output_chars)
     deadline = time.monotonic() + timeout
     try:
-        ending = _pump(proc, proc.stdout, buffer, deadline)
-        if ending == "eof":
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0))
-            except subprocess.TimeoutExpired:  # it closed its output but kept running
-                ending = "timeout"
+        ending = _pump(proc, proc.stdout, buffer, deadline, cancel)
+        if ending == "eof":  # it may have closed its output and kept running
+            ending = _wait_exit(proc, deadline, cancel)
         if ending != "eof":
             _stop_group(proc)
             _drain(proc.stdout, buffer, time.monotonic() + LINGER)
@@ -105,11 +114,13 @@ def run_command(command: str, workdir: Path, timeout: float, max_output_chars: i
         if proc.poll() is None:  # interrupted (e.g. Ctrl-C): leave nothing behind
             _stop_group(proc)
     timed_out = ending == "timeout"
+    cancelled = ending == "cancelled"
     return CommandResult(
-        exit_code=None if timed_out else proc.returncode,
+        exit_code=None if timed_out or cancelled else proc.returncode,
         output=buffer.render(),
         timed_out=timed_out,
         stopped_background=ending == "lingering",
+        cancelled=cancelled,
     )
 
 
@@ -117,8 +128,19 @@ def _shell() -> str:
     return shutil.which("bash") or "/bin/sh"
 
 
-def _pump(proc: subprocess.Popen[bytes], stream: IO[bytes], buffer: _HeadTail, deadline: float) -> _Ending:
-    """Read output until EOF, the deadline, or strays holding the pipe after the shell exited."""
+def _is_set(cancel: threading.Event | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    stream: IO[bytes],
+    buffer: _HeadTail,
+    deadline: float,
+    cancel: threading.Event | None,
+) -> _Ending:
+    """Read output until EOF, the deadline, a cancel, or strays holding the pipe after the
+    shell exited."""
     fd = stream.fileno()
     exited_at: float | None = None
     with selectors.DefaultSelector() as selector:
@@ -127,6 +149,8 @@ def _pump(proc: subprocess.Popen[bytes], stream: IO[bytes], buffer: _HeadTail, d
             now = time.monotonic()
             if now >= deadline:
                 return "timeout"
+            if _is_set(cancel):
+                return "cancelled"
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
             if exited_at is not None and now - exited_at >= LINGER:
@@ -136,6 +160,20 @@ def _pump(proc: subprocess.Popen[bytes], stream: IO[bytes], buffer: _HeadTail, d
                 if not chunk:
                     return "eof"
                 buffer.feed(chunk)
+
+
+def _wait_exit(proc: subprocess.Popen[bytes], deadline: float, cancel: threading.Event | None) -> _Ending:
+    """After EOF, wait for the shell to exit, in short steps so a cancel is noticed."""
+    while True:
+        try:
+            proc.wait(timeout=max(min(_POLL, deadline - time.monotonic()), 0))
+            return "eof"
+        except subprocess.TimeoutExpired:
+            pass
+        if _is_set(cancel):
+            return "cancelled"
+        if time.monotonic() >= deadline:
+            return "timeout"
 
 
 def _drain(stream: IO[bytes], buffer: _HeadTail, deadline: float) -> None:
@@ -203,8 +241,11 @@ def _terminal(args: dict[str, Any], ctx: ToolContext) -> str:
     command: str = args["command"]
     timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
     _check_approval(command, ctx)
-    result = run_command(command, ctx.workdir, timeout, body_budget(ctx.max_output_chars, _NOTE_RESERVE))
+    budget = body_budget(ctx.max_output_chars, _NOTE_RESERVE)
+    result = run_command(command, ctx.workdir, timeout, budget, ctx.cancel)
     output = result.output or "(no output)"
+    if result.cancelled:
+        raise ToolError(f"{INTERRUPTED}\n{output}")
     if result.timed_out:
         # An error result, so the UI flags it; the output so far still goes to the model.
         raise ToolError(f"timed out after {timeout:g} s; the command and its children were stopped\n{output}")

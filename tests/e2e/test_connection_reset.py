@@ -32,9 +32,7 @@ CALLERS = {
     "retry": (HttpError(503, "unavailable", headers={"retry-after": "0"}), "retry"),
     # a drop that leaves the server's side open, so only the client can close it
     "mid_tool_call_retry": (
-        Reply(
-            ToolCall("write_file", '{"path": "x.txt", "content": "ab'), SseError("Network connection lost.")
-        ),
+        Reply(ToolCall("write_file", '{"path": "x.txt", "content": "ab'), SseError("Network connection lost.")),
         "mid_tool_call_retry",
     ),
 }
@@ -128,9 +126,7 @@ def test_a_hundred_stalls_leave_no_thread_socket_or_fd(
         stalls += result.counts.get("stalled", 0)
     assert result.status == "failed"
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (
-        threading.active_count() > threads_before or _open_fds() > fds_before
-    ):
+    while time.monotonic() < deadline and (threading.active_count() > threads_before or _open_fds() > fds_before):
         time.sleep(0.05)
     assert threading.active_count() <= threads_before
     assert _open_fds() <= fds_before

@@ -73,17 +73,13 @@ def test_other_openrouter_models_get_neither(sim: ProviderSimulator, tmp_path: P
     assert "x-anthropic-beta" not in sent["headers"]
 
 
-def test_anthropic_wire_always_sends_max_tokens_from_the_catalog(
-    sim: ProviderSimulator, tmp_path: Path
-) -> None:
+def test_anthropic_wire_always_sends_max_tokens_from_the_catalog(sim: ProviderSimulator, tmp_path: Path) -> None:
     sent = run_once(sim, tmp_path, provider="anthropic", model="claude-sonnet-4-6", base_url=sim.base_url)
     assert sent["body"]["max_tokens"] == 64_000
 
 
 def test_claude_gets_eager_input_streaming_behind_any_host(sim: ProviderSimulator, tmp_path: Path) -> None:
-    sent = run_once(
-        sim, tmp_path, provider="custom", model="claude-opus-4-6", base_url=sim.anthropic_gateway_url
-    )
+    sent = run_once(sim, tmp_path, provider="custom", model="claude-opus-4-6", base_url=sim.anthropic_gateway_url)
     assert sent["path"] == "/anthropic/v1/messages"  # inferred from the URL
     assert sent["body"]["tools"] and all(t["eager_input_streaming"] is True for t in sent["body"]["tools"])
 
@@ -107,9 +103,7 @@ def test_eager_streaming_can_be_switched_off(sim: ProviderSimulator, tmp_path: P
 def test_local_custom_endpoint_without_a_key(sim: ProviderSimulator, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("STAYLINE_API_KEY", raising=False)
     sim.script(Reply(Text("local ok")))
-    with AIAgent(
-        provider="custom", model="qwen3-coder", base_url=sim.openai_base_url, workdir=tmp_path
-    ) as agent:
+    with AIAgent(provider="custom", model="qwen3-coder", base_url=sim.openai_base_url, workdir=tmp_path) as agent:
         assert agent.provider.is_local
         result = agent.run("hi")
     assert result.final_text == "local ok"

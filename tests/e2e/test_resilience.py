@@ -94,9 +94,7 @@ def test_stall_mid_tool_arguments_never_executes_half_a_call(
     assert fresh_connections(sim) and all(r.rejected is None for r in sim.requests)
 
 
-def test_keep_alives_without_progress_are_caught(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def test_keep_alives_without_progress_are_caught(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(Reply(Text("Thinking"), KeepAlives(30, every=0.2)), Reply(Text("Done.")))
     events = list(make_agent(stale_timeout=STALE).stream("hi"))
     assert events[-1].status == "completed"
@@ -104,9 +102,7 @@ def test_keep_alives_without_progress_are_caught(
     assert sim.wait_closed(sim.requests[0].connection_id, timeout=5) is not None
 
 
-def test_slow_but_steady_stream_is_not_killed(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def test_slow_but_steady_stream_is_not_killed(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(Reply(Pace(0.1), Text("x" * 20, chunk=1)))
     events = list(make_agent(stale_timeout=0.5).stream("slowly"))
     assert events[-1].status == "completed" and events[-1].final_text == "x" * 20
@@ -114,9 +110,7 @@ def test_slow_but_steady_stream_is_not_killed(
     assert len(sim.requests) == 1
 
 
-def test_abrupt_reset_mid_stream_is_retried(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def test_abrupt_reset_mid_stream_is_retried(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(Reply(Text("Par"), Reset()), Reply(Text("tial answer.")))
     events = list(make_agent().stream("hi"))
     assert events[-1].status == "completed" and events[-1].final_text == "Partial answer."
@@ -126,18 +120,14 @@ def test_abrupt_reset_mid_stream_is_retried(
     assert fresh_connections(sim)
 
 
-def test_incomplete_chunked_body_is_retried(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def test_incomplete_chunked_body_is_retried(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(Reply(Disconnect()), Reply(Text("ok")))
     result = make_agent().run("hi")
     assert result.status == "completed" and result.final_text == "ok"
     assert len(sim.requests) == 2 and fresh_connections(sim)
 
 
-def test_network_connection_lost_event_is_retried(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def test_network_connection_lost_event_is_retried(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(Reply(Text("Hel"), SseError("Network connection lost.", code=502)), Reply(Text("lo.")))
     events = list(make_agent().stream("hi"))
     assert events[-1].status == "completed" and events[-1].final_text == "Hello."
@@ -146,9 +136,7 @@ def test_network_connection_lost_event_is_retried(
     assert fresh_connections(sim)
 
 
-def test_overloaded_event_backs_off_then_succeeds(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def test_overloaded_event_backs_off_then_succeeds(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(Reply(SseError("Overloaded", type="overloaded_error", code=529)), Reply(Text("ok")))
     events = list(make_agent().stream("hi"))
     assert events[-1].status == "completed"
@@ -176,12 +164,8 @@ def test_401_is_not_retried_and_says_what_to_do(
     assert result.error is not None and "API key" in result.error and "401" in result.error
 
 
-def test_non_connection_sse_error_is_not_retried(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
-    sim.script(
-        Reply(Text("Hi"), SseError("Invalid request: tool schema", type="invalid_request_error", code=400))
-    )
+def test_non_connection_sse_error_is_not_retried(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
+    sim.script(Reply(Text("Hi"), SseError("Invalid request: tool schema", type="invalid_request_error", code=400)))
     result = make_agent().run("hi")
     assert result.status == "failed" and len(sim.requests) == 1
     assert result.error is not None and "tool schema" in result.error

@@ -124,9 +124,7 @@ def test_anthropic_text_tool_and_thinking(sim: ProviderSimulator, claude: anthro
     assert sim.requests[0].wire == "anthropic" and sim.requests[0].body["max_tokens"] == 100
 
 
-def test_anthropic_raw_events_include_ping_filtered(
-    sim: ProviderSimulator, claude: anthropic.Anthropic
-) -> None:
+def test_anthropic_raw_events_include_ping_filtered(sim: ProviderSimulator, claude: anthropic.Anthropic) -> None:
     sim.script(Reply(Text("ab", chunk=1), stop="max_tokens"))
     events = list(a_stream(claude))
     assert [e.type for e in events] == [
@@ -151,9 +149,7 @@ def test_openai_text_tool_and_reasoning(sim: ProviderSimulator, gpt: openai.Open
         )
     )
     chunks = list(o_stream(gpt, stream_options={"include_usage": True}))
-    reasoning = "".join(
-        c.choices[0].delta.model_extra.get("reasoning_content", "") for c in chunks if c.choices
-    )
+    reasoning = "".join(c.choices[0].delta.model_extra.get("reasoning_content", "") for c in chunks if c.choices)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     calls: dict[int, dict[str, str]] = {}
     for c in chunks:
@@ -177,9 +173,7 @@ def test_openrouter_reasoning_and_keepalive_comments(sim: ProviderSimulator, rou
     assert sim.requests[0].flavour == "openrouter"
 
 
-def test_non_streaming_both_wires(
-    sim: ProviderSimulator, claude: anthropic.Anthropic, gpt: openai.OpenAI
-) -> None:
+def test_non_streaming_both_wires(sim: ProviderSimulator, claude: anthropic.Anthropic, gpt: openai.OpenAI) -> None:
     sim.script(Reply(Text("a"), Text("b"), ToolCall("t", {"x": 1})), Reply(Text("hey"), stop="max_tokens"))
     message = claude.messages.create(model="m", max_tokens=5, messages=USER)
     assert [b.type for b in message.content] == ["text", "tool_use"] and message.content[0].text == "ab"
@@ -204,9 +198,7 @@ def _samples(wire: str) -> list[Path]:
 
 
 @pytest.mark.parametrize("sample", _samples("anthropic"), ids=lambda p: p.name)
-def test_anthropic_wire_samples_replay(
-    sim: ProviderSimulator, claude: anthropic.Anthropic, sample: Path
-) -> None:
+def test_anthropic_wire_samples_replay(sim: ProviderSimulator, claude: anthropic.Anthropic, sample: Path) -> None:
     data = sample.read_bytes()
     expected = [(n, json.loads(d)) for n, d in parse_sse(data) if n is not None and n != "ping"]
     for body in (data, data.rstrip(b"\n") + b"\n\n"):
@@ -314,17 +306,13 @@ def test_openai_and_openrouter_error_chunks_raise_api_error(
     sim.script(Reply(Text("x"), SseError()), Reply(Text("x"), SseError("Network connection lost.", code=502)))
     with pytest.raises(openai.APIError) as plain_info:
         list(o_stream(gpt))
-    assert (
-        type(plain_info.value) is openai.APIError and plain_info.value.message == "Network connection lost."
-    )
+    assert type(plain_info.value) is openai.APIError and plain_info.value.message == "Network connection lost."
     with pytest.raises(openai.APIError) as router_info:
         list(o_stream(router))
     assert router_info.value.body == {"message": "Network connection lost.", "code": 502}
 
 
-def test_http_error_with_retry_after(
-    sim: ProviderSimulator, claude: anthropic.Anthropic, gpt: openai.OpenAI
-) -> None:
+def test_http_error_with_retry_after(sim: ProviderSimulator, claude: anthropic.Anthropic, gpt: openai.OpenAI) -> None:
     sim.script(
         HttpError(429, "slow down", headers={"retry-after": "7"}),
         HttpError(529, "Overloaded"),
@@ -336,9 +324,7 @@ def test_http_error_with_retry_after(
     assert info.value.body["error"]["type"] == "rate_limit_error"
     with pytest.raises(anthropic.APIStatusError) as overloaded:
         a_stream(claude)
-    assert (
-        overloaded.value.status_code == 529 and overloaded.value.body["error"]["type"] == "overloaded_error"
-    )
+    assert overloaded.value.status_code == 529 and overloaded.value.body["error"]["type"] == "overloaded_error"
     with pytest.raises(openai.RateLimitError) as rate:
         o_stream(gpt)
     assert rate.value.code == "rate_limit_exceeded"
@@ -377,9 +363,7 @@ def test_disconnect_is_incomplete_chunked_read(
     assert isinstance(info.value.__cause__, httpx2.RemoteProtocolError)
 
 
-def test_end_body_ends_stream_silently(
-    sim: ProviderSimulator, claude: anthropic.Anthropic, gpt: openai.OpenAI
-) -> None:
+def test_end_body_ends_stream_silently(sim: ProviderSimulator, claude: anthropic.Anthropic, gpt: openai.OpenAI) -> None:
     sim.script(Reply(Text("cut"), EndBody()), Reply(Text("next")), Reply(Text("cut"), EndBody()))
     events = [e.type for e in a_stream(claude)]
     assert "message_stop" not in events and events[-1] == "content_block_delta"  # no exception!
@@ -415,9 +399,7 @@ def test_callable_item_gets_recorded_request(sim: ProviderSimulator, gpt: openai
     sim.script(answer)
     text = "".join(c.choices[0].delta.content or "" for c in o_stream(gpt))
     assert text == "echo hi"
-    assert (
-        seen[0].index == 0 and seen[0].wire == "openai" and seen[0].headers["authorization"] == "Bearer test"
-    )
+    assert seen[0].index == 0 and seen[0].wire == "openai" and seen[0].headers["authorization"] == "Bearer test"
 
 
 def test_validation_surfaces_as_bad_request(
@@ -432,9 +414,7 @@ def test_validation_surfaces_as_bad_request(
         {
             "role": "assistant",
             "content": None,
-            "tool_calls": [
-                {"id": "call_9", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-            ],
+            "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
         },
         {"role": "user", "content": "next"},
     ]

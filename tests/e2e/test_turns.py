@@ -56,11 +56,7 @@ def test_multi_step_task_leaves_the_right_bytes(
             ToolCall("write_file", {"path": "src/greet.py", "content": content}, chunk=9),
         ),
         Reply(ToolCall("read_file", {"path": "src/greet.py"})),
-        Reply(
-            ToolCall(
-                "patch", {"path": "src/greet.py", "edits": [{"old": "'hello'", "new": "'hello, world'"}]}
-            )
-        ),
+        Reply(ToolCall("patch", {"path": "src/greet.py", "edits": [{"old": "'hello'", "new": "'hello, world'"}]})),
         Reply(Text("Done: greet() now says hello, world.", chunk=5)),
     )
     result = make_agent().run("create greet.py and make it say hello, world")
@@ -70,9 +66,7 @@ def test_multi_step_task_leaves_the_right_bytes(
     assert result.api_calls == 4
 
 
-def test_truncated_text_is_continued_exactly(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def test_truncated_text_is_continued_exactly(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(Reply(Text("The answer is: Hello ", chunk=5), stop="max_tokens"), Reply(Text("world.")))
     events = list(make_agent().stream("say it"))
     finished = events[-1]
@@ -90,23 +84,31 @@ def test_continuations_are_bounded(sim: ProviderSimulator, make_agent: Callable[
     assert result.status == "completed"
 
 
-def test_tool_call_cut_by_output_limit_is_not_executed(
+def test_tool_call_cut_by_output_limit_is_never_executed(
     sim: ProviderSimulator, make_agent: Callable[..., AIAgent], tmp_path: Path
 ) -> None:
-    sim.script(
-        Reply(
-            Text("Writing."), ToolCall("write_file", '{"path": "big.txt", "content": "abc'), stop="max_tokens"
-        )
-    )
-    result = make_agent().run("write a big file")
+    cut = Reply(Text("Writing."), ToolCall("write_file", '{"path": "big.txt", "content": "abc'), stop="max_tokens")
+    sim.behaviour(lambda request: cut)
+    events = list(make_agent(max_tokens=1_000).stream("write a big file"))
+    finished = events[-1]
     assert not (tmp_path / "big.txt").exists()
-    assert result.status == "failed"
-    assert result.error is not None and "big.txt" in result.error and "not executed" in result.error
+    assert of_kind(events, "tool_call_started") == []
+    assert finished.status == "failed"
+    error = finished.error or ""
+    assert "big.txt" in error and "Nothing of that call was executed" in error
+    # one retry at the model's real output limit, then two rounds of guidance, then the end
+    assert len(sim.requests) == 4
+    assert _max_tokens(sim.requests[0].body) == 1_000
+    assert _max_tokens(sim.requests[1].body) > 1_000
+    assert len(of_kind(events, "stall_guidance")) == 2
+    assert all(r.rejected is None for r in sim.requests)
 
 
-def test_stream_without_terminal_event_is_a_failure(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def _max_tokens(body: dict) -> int:
+    return body.get("max_tokens") or body.get("max_completion_tokens") or 0
+
+
+def test_stream_without_terminal_event_is_a_failure(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.behaviour(lambda request: Reply(Text("Partial"), EndBody()))
     result = make_agent(max_retries=1).run("hi")
     assert result.status == "failed"
@@ -136,9 +138,7 @@ def test_invalid_tool_arguments_go_back_to_the_model(
     assert sim.requests[1].rejected is None
 
 
-def test_unknown_tool_goes_back_to_the_model(
-    sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
-) -> None:
+def test_unknown_tool_goes_back_to_the_model(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(Reply(ToolCall("fly_to_moon", {})), Reply(Text("I cannot.")))
     result = make_agent().run("go")
     assert result.status == "completed"

@@ -24,9 +24,7 @@ CHAT = "chat_completions"
 
 @pytest.mark.parametrize("seed", [None, 1, 2, 3, 4, 5])
 def test_anthropic_basic_text(seed: int | None) -> None:
-    snapshot = accumulate(
-        ANTHROPIC, sdk_deltas(ANTHROPIC, sample_bytes("anthropic/basic_response.sse"), seed)
-    )
+    snapshot = accumulate(ANTHROPIC, sdk_deltas(ANTHROPIC, sample_bytes("anthropic/basic_response.sse"), seed))
     assert snapshot.state == "complete"
     assert snapshot.text == "Hello there!"
     assert snapshot.stop_reason == "completed"
@@ -35,9 +33,7 @@ def test_anthropic_basic_text(seed: int | None) -> None:
 
 @pytest.mark.parametrize("seed", [None, 7, 8, 9])
 def test_anthropic_tool_use(seed: int | None) -> None:
-    snapshot = accumulate(
-        ANTHROPIC, sdk_deltas(ANTHROPIC, sample_bytes("anthropic/tool_use_response.sse"), seed)
-    )
+    snapshot = accumulate(ANTHROPIC, sdk_deltas(ANTHROPIC, sample_bytes("anthropic/tool_use_response.sse"), seed))
     assert snapshot.state == "complete"
     assert snapshot.stop_reason == "tool_calls"
     assert snapshot.text == "I'll check the current weather in Paris for you."

@@ -236,9 +236,7 @@ def test_single_shot_answer_on_stdout_progress_on_stderr(
 
 
 def test_failed_turn_exits_1_with_the_error() -> None:
-    agent_ = FakeAgent(
-        [TurnStarted(None, "p", "m"), TurnFinished("failed", "", "provider down; retry later")]
-    )
+    agent_ = FakeAgent([TurnStarted(None, "p", "m"), TurnFinished("failed", "", "provider down; retry later")])
     out, err = io.StringIO(), io.StringIO()
     assert run_single(agent_, "hi", json_mode=False, out=out, err=err) == 1  # type: ignore[arg-type]
     assert out.getvalue() == ""
@@ -252,9 +250,7 @@ def test_partial_text_of_a_failed_turn_is_kept_on_stdout() -> None:
     assert out.getvalue() == "half an answer\n"
 
 
-def test_json_prints_exactly_one_result_object(
-    fake: list[FakeAgent], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_json_prints_exactly_one_result_object(fake: list[FakeAgent], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-q", "hi", "--json"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1
@@ -335,8 +331,9 @@ def test_guard_outside_the_main_thread_calls_back_directly() -> None:
 
 def test_forced_quit_in_json_mode_still_prints_one_object() -> None:
     class QuitAgent(FakeAgent):
-        def run(self, text: str) -> AgentResult:
+        def stream(self, text: str) -> Iterator[AgentEvent]:
             raise KeyboardInterrupt
+            yield  # a generator, like the real stream()
 
     out, err = io.StringIO(), io.StringIO()
     assert run_single(QuitAgent(), "hi", json_mode=True, out=out, err=err) == 130  # type: ignore[arg-type]

@@ -104,10 +104,7 @@ def test_one_line_flattens_and_cuts() -> None:
 
 def test_finish_line() -> None:
     assert finish_line(TurnFinished("completed", "x")) is None
-    assert (
-        finish_line(TurnFinished("interrupted", "x", "interrupted by the user"))
-        == "■ interrupted by the user"
-    )
+    assert finish_line(TurnFinished("interrupted", "x", "interrupted by the user")) == "■ interrupted by the user"
     long_error = "provider failed. " * 50 + "Retry later or pass --provider openrouter."
     line = finish_line(TurnFinished("failed", "", long_error)) or ""
     assert line.startswith("✗ error: ") and line.endswith("--provider openrouter.")  # advice kept

@@ -137,11 +137,7 @@ def test_anthropic_stream_shape(sim: ProviderSimulator, client: Client) -> None:
     ]
     payloads = [json.loads(d) for _, d in evs]
     start = payloads[0]["message"]
-    assert (
-        start["model"] == "claude-test"
-        and start["usage"]["input_tokens"] == 3
-        and start["id"].startswith("msg_")
-    )
+    assert start["model"] == "claude-test" and start["usage"]["input_tokens"] == 3 and start["id"].startswith("msg_")
     assert payloads[2] == {"type": "ping"}
     assert payloads[4]["delta"] == {"type": "signature_delta", "signature": "s1"}
     text = "".join(p["delta"].get("text", "") for p in payloads if p["type"] == "content_block_delta")
@@ -149,9 +145,7 @@ def test_anthropic_stream_shape(sim: ProviderSimulator, client: Client) -> None:
     tool_start = payloads[12]["content_block"]
     assert tool_start == {"type": "tool_use", "id": "toolu_x", "name": "f", "input": {}}
     assert "".join(p["delta"].get("partial_json", "") for p in payloads[13:16]) == '{"a":'
-    assert payloads[-2]["delta"]["stop_reason"] == "tool_use" and payloads[-2]["usage"] == {
-        "output_tokens": 4
-    }
+    assert payloads[-2]["delta"]["stop_reason"] == "tool_use" and payloads[-2]["usage"] == {"output_tokens": 4}
 
 
 @pytest.mark.parametrize(
@@ -211,17 +205,13 @@ def test_openai_stream_shape_with_usage(sim: ProviderSimulator, client: Client) 
     deltas = [c["choices"][0]["delta"] for c in body[1:]]
     assert deltas[0] == {"reasoning_content": "r"} and deltas[1:3] == [{"content": "a"}, {"content": "b"}]
     assert deltas[3] == {
-        "tool_calls": [
-            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
-        ]
+        "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]
     }
     assert deltas[4:6] == [
         {"tool_calls": [{"index": 0, "function": {"arguments": '{"a"'}}]},
         {"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]},
     ]
-    assert deltas[6]["tool_calls"][0]["index"] == 1 and deltas[7]["tool_calls"][0]["function"] == {
-        "arguments": "{}"
-    }
+    assert deltas[6]["tool_calls"][0]["index"] == 1 and deltas[7]["tool_calls"][0]["function"] == {"arguments": "{}"}
 
 
 def test_openai_no_usage_chunk_without_include_usage(sim: ProviderSimulator, client: Client) -> None:
@@ -259,9 +249,7 @@ def test_openai_non_stream_completion(sim: ProviderSimulator, client: Client) ->
 
 
 def test_openrouter_flavour(sim: ProviderSimulator, client: Client) -> None:
-    sim.script(
-        Reply(Thinking("r"), KeepAlives(0.25, every=0.1), Text("x"), SseError("Network connection lost."))
-    )
+    sim.script(Reply(Thinking("r"), KeepAlives(0.25, every=0.1), Text("x"), SseError("Network connection lost.")))
     evs = events(client.post(R_PATH, O_BODY, stream=True).read())
     assert evs[0] == ("comment", "OPENROUTER PROCESSING")
     assert [n for n, _ in evs].count("comment") >= 3
@@ -350,11 +338,7 @@ def test_callables_and_behaviour(sim: ProviderSimulator, client: Client) -> None
     for _ in range(3):
         texts.append(json.loads(client.post(A_PATH, A_BODY).read())["content"][0]["text"])
     assert texts == ["once", "n1", "n2"]
-    assert (
-        seen[0].index == 0
-        and seen[0].body == A_BODY
-        and seen[0].headers["content-type"] == "application/json"
-    )
+    assert seen[0].index == 0 and seen[0].body == A_BODY and seen[0].headers["content-type"] == "application/json"
     sim.reset_script()
     sim.script(broken)
     resp = client.post(A_PATH, A_BODY)
@@ -455,9 +439,7 @@ TR = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
         ),
     ],
 )
-def test_anthropic_validation(
-    sim: ProviderSimulator, client: Client, body: dict[str, Any], fragment: str
-) -> None:
+def test_anthropic_validation(sim: ProviderSimulator, client: Client, body: dict[str, Any], fragment: str) -> None:
     sim.script(Reply(Text("unused")))
     resp = client.post(A_PATH, body)
     payload = json.loads(resp.read())
@@ -519,9 +501,7 @@ CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments
         ),
     ],
 )
-def test_openai_validation(
-    sim: ProviderSimulator, client: Client, body: dict[str, Any], fragment: str
-) -> None:
+def test_openai_validation(sim: ProviderSimulator, client: Client, body: dict[str, Any], fragment: str) -> None:
     sim.script(Reply(Text("unused")))
     resp = client.post(O_PATH, body)
     payload = json.loads(resp.read())

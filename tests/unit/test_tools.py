@@ -79,9 +79,7 @@ def test_unknown_tool_lists_available_tools(registry: ToolRegistry, ctx: ToolCon
 
 
 def test_schema_mismatch_names_the_field(registry: ToolRegistry, ctx: ToolContext) -> None:
-    outcome = run(
-        registry, ctx, "patch", path="a.txt", edits=[{"old": "x", "new": "y"}, {"old": 3, "new": "z"}]
-    )
+    outcome = run(registry, ctx, "patch", path="a.txt", edits=[{"old": "x", "new": "y"}, {"old": 3, "new": "z"}])
     assert outcome.is_error
     assert "edits[1].old: expected string, got integer" in outcome.content
     missing = run(registry, ctx, "read_file")

@@ -76,9 +76,7 @@ def test_read_file_caps_output_and_says_how_to_continue(registry: ToolRegistry, 
 # --- write_file ------------------------------------------------------------------------
 
 
-def test_write_file_creates_parents_and_appends(
-    registry: ToolRegistry, ctx: ToolContext, tmp_path: Path
-) -> None:
+def test_write_file_creates_parents_and_appends(registry: ToolRegistry, ctx: ToolContext, tmp_path: Path) -> None:
     first = run(registry, ctx, "write_file", path="deep/er/out.txt", content="héllo\n")
     assert first.content == "wrote 6 characters to deep/er/out.txt (now 7 bytes)"
     assert first.summary == "wrote 6 characters"

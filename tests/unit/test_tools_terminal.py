@@ -106,9 +106,7 @@ def test_background_children_holding_the_output_are_stopped(tmp_path: Path) -> N
 
 
 def test_detached_background_children_keep_running(tmp_path: Path) -> None:
-    result = run_command(
-        "sleep 100 > /dev/null 2>&1 & echo $! > pid", tmp_path, timeout=60, max_output_chars=100
-    )
+    result = run_command("sleep 100 > /dev/null 2>&1 & echo $! > pid", tmp_path, timeout=60, max_output_chars=100)
     pid = int((tmp_path / "pid").read_text())
     try:
         assert result.exit_code == 0 and not result.stopped_background
@@ -141,9 +139,7 @@ def test_dangerous_commands_ask_and_refusal_is_an_error(registry: ToolRegistry, 
     ctx = ToolContext(workdir=tmp_path, approve=deny)
     outcome = sh(registry, ctx, "sudo touch marker")
     assert outcome.is_error
-    assert outcome.content.startswith(
-        "refused: runs a command with root privileges. The user did not approve"
-    )
+    assert outcome.content.startswith("refused: runs a command with root privileges. The user did not approve")
     assert asked == [("terminal", "runs a command with root privileges: sudo touch marker")]
     assert not (tmp_path / "marker").exists()
 
