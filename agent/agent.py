@@ -1,45 +1,51 @@
 """``AIAgent``: the facade that the CLI and embedding applications use.
 
-It holds the settings, the provider, the tools and the conversation, and runs turns
-through the one loop. One turn at a time per agent; ``interrupt`` is safe from any
-thread.
+It holds the settings, the provider chain, the tools and the conversation, and runs
+turns through the one loop. One turn at a time per agent; ``interrupt`` is safe from
+any thread; the async variants run the same loop in a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from agent.assembly import build_chain, provider_from
 from agent.call import CallContext, CallSettings
-from agent.config import FallbackSpec, Settings, default_provider, settings_from_env
-from agent.errors import AgentBusyError, ConfigError, MissingKeyError
+from agent.config import FallbackSpec, Settings, settings_from_env
+from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
 from agent.loop import TurnState, run_turn
 from agent.messages import Message
-from agent.models import ModelCatalog
 from agent.prompts import default_system_prompt
 from agent.providers.base import Provider
-from agent.providers.factory import build_provider
-from agent.providers.profiles import ProfileError, resolve_profile
-from agent.recovery.fallback import ProviderChain
 from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
+from agent.session_binding import SessionBinding
+from agent.streaming.attempt import StreamObserver
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
 from agent.tools.base import Tool, ToolContext, ToolRegistry
 from agent.tools.builtin import builtin_tools
+
+Approver = Callable[[str, str], bool]
+_RUNTIME_NOTE = "[stayline:"
 
 
 class AIAgent:
     """An agent conversation: ``run(text)`` for a result, ``stream(text)`` for events.
 
     Arguments not given fall back to the environment (``STAYLINE_STALE_TIMEOUT``,
-    ``STAYLINE_MAX_RETRIES``...) and then to defaults. ``tools=None`` gives the
-    built-in toolset; ``tools=[]`` gives none.
+    ``STAYLINE_MAX_RETRIES``...), then to ``settings``, then to defaults.
+    ``provider`` is a profile name or a ready ``Provider`` (e.g. ``ScriptedProvider``).
+    ``tools=None`` gives the built-in toolset; ``tools=[]`` gives none. ``session``
+    persists the conversation: "new", "latest" or a session id (None: in memory only).
+    ``approve(tool, action)`` decides on dangerous commands; without it they are refused
+    unless the settings say ``approval="yolo"``.
     """
 
     def __init__(
@@ -55,11 +61,15 @@ class AIAgent:
         stale_timeout: float | None = None,
         max_retries: int | None = None,
         max_iterations: int | None = None,
+        session: str | None = None,
         *,
         api_mode: str | None = None,
         max_tokens: int | None = None,
         settings: Settings | None = None,
         history: Iterable[Message] | None = None,
+        approve: Approver | None = None,
+        stream_observer: StreamObserver | None = None,
+        session_home: str | Path | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         instance = None if provider is None or isinstance(provider, str) else provider
@@ -81,24 +91,34 @@ class AIAgent:
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
-        self._chain = ProviderChain(
-            instance if instance is not None else _provider_from(self.settings),
-            list(self.settings.fallbacks),
-            lambda spec: _provider_from(_fallback_settings(self.settings, spec)),
-            cooldown=self.settings.fallback_cooldown,
-            clock=clock,
-        )
-        self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
-        self._history: list[Message] = list(history or [])
         self._clock = clock
+        self._chain = build_chain(self.settings, instance, clock)
+        self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
+        self._approve = approve
+        self._observer = stream_observer
         self._interrupt = threading.Event()
         self._workers: list[StreamWorker] = []
         self._turn_lock = threading.Lock()
         self._ledger = StallLedger(
             self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars
         )
-        self.session_id: str | None = None
+        self._history: list[Message] = list(history or [])
+        self._session: SessionBinding | None = None
+        if session is not None:
+            self._bind_session(session, Path(session_home) if session_home else None)
         self.last_result: AgentResult | None = None
+        self.total_usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0, "api_calls": 0}
+
+    def _bind_session(self, which: str, home: Path | None) -> None:
+        current = self._chain.current
+        binding, stored = SessionBinding.open(which, home, current.name, current.model, self.workdir)
+        self._session = binding
+        if stored:
+            self._history = stored
+            self._ledger = binding.load_ledger(self._ledger)
+        else:
+            for message in self._history:  # a seeded history is part of the new session
+                binding.append(message)
 
     # -- conversation --------------------------------------------------------------
     @property
@@ -109,6 +129,12 @@ class AIAgent:
     @history.setter
     def history(self, messages: Iterable[Message]) -> None:
         self._history = list(messages)
+        if self._session is not None:
+            self._session.rewrite(self._history)
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session.session_id if self._session else None
 
     @property
     def provider(self) -> Provider:
@@ -118,6 +144,41 @@ class AIAgent:
     @property
     def tools(self) -> ToolRegistry:
         return self._tools
+
+    def undo(self) -> str | None:
+        """Remove the last turn (the user's message and all that followed); returns its text."""
+        for index in range(len(self._history) - 1, -1, -1):
+            message = self._history[index]
+            if message.role == "user" and not message.text.startswith(_RUNTIME_NOTE) and message.text:
+                self.history = self._history[:index]
+                return message.text
+        return None
+
+    def retry(self) -> Iterator[AgentEvent]:
+        """Run the last turn again from its user message."""
+        text = self.undo()
+        if text is None:
+            raise ValueError("there is no turn to retry yet")
+        return self.stream(text)
+
+    def new_conversation(self) -> None:
+        """Start over: an empty history (and a new session when sessions are on)."""
+        self._history = []
+        if self._session is not None:
+            current = self._chain.current
+            self._session.renew(current.name, current.model, self.workdir)
+
+    def switch_model(self, provider: str, model: str | None = None, base_url: str | None = None) -> Provider:
+        """Continue the conversation on another model, on either wire."""
+        settings = self.settings.with_values(provider=provider, model=model, base_url=base_url)
+        new_primary = provider_from(settings)  # fails clearly before anything changes
+        old = self._chain
+        self._chain = build_chain(settings, new_primary, self._clock)
+        self.settings = settings
+        old.close()
+        if self._session is not None:
+            self._session.store.set_model(self._session.session_id, new_primary.name, new_primary.model)
+        return new_primary
 
     # -- turns ---------------------------------------------------------------------
     def stream(self, text: str) -> Iterator[AgentEvent]:
@@ -133,6 +194,8 @@ class AIAgent:
                     self.last_result = self._result(state, event)
                 yield event
         finally:
+            if self._session is not None:
+                self._session.save_ledger(self._ledger)
             self._turn_lock.release()
 
     def run(self, text: str) -> AgentResult:
@@ -142,17 +205,40 @@ class AIAgent:
         assert self.last_result is not None  # every turn ends with TurnFinished
         return self.last_result
 
-    def _result(self, state: TurnState, finished: TurnFinished) -> AgentResult:
-        return AgentResult(
-            status=finished.status,
-            final_text=finished.final_text,
-            messages=self.history,
-            usage={"input_tokens": state.usage.input_tokens, "output_tokens": state.usage.output_tokens},
-            error=finished.error,
-            api_calls=state.api_calls,
-            session_id=self.session_id,
-            counts=finished.counts,
-        )
+    async def arun(self, text: str) -> AgentResult:
+        """``run`` for asyncio apps: the turn runs in a thread, the event loop stays free."""
+        result: AgentResult | None = None
+        async for event in self.astream(text):
+            if isinstance(event, TurnFinished):
+                result = self.last_result
+        assert result is not None
+        return result
+
+    async def astream(self, text: str) -> AsyncIterator[AgentEvent]:
+        """``stream`` for asyncio apps. Cancelling the consumer interrupts the turn."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[AgentEvent | BaseException | None] = asyncio.Queue()
+
+        def pump() -> None:
+            try:
+                for event in self.stream(text):
+                    loop.call_soon_threadsafe(events.put_nowait, event)
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                loop.call_soon_threadsafe(events.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(events.put_nowait, None)
+
+        thread = threading.Thread(target=pump, name="stayline-turn", daemon=True)
+        thread.start()
+        try:
+            while (item := await events.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if thread.is_alive():
+                self.interrupt()
+                await asyncio.to_thread(thread.join)
 
     def interrupt(self) -> None:
         """End the running turn soon (within half a second); safe from any thread."""
@@ -161,65 +247,61 @@ class AIAgent:
             worker.wake()
 
     def close(self) -> None:
-        """Release the provider's connections."""
+        """Release the providers' connections and the session store."""
         self._chain.close()
+        if self._session is not None:
+            self._session.close()
 
     def __enter__(self) -> AIAgent:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # -- internals -----------------------------------------------------------------
+    def _result(self, state: TurnState, finished: TurnFinished) -> AgentResult:
+        usage = {"input_tokens": state.usage.input_tokens, "output_tokens": state.usage.output_tokens}
+        for key, value in usage.items():
+            self.total_usage[key] += value
+        self.total_usage["api_calls"] += state.api_calls
+        return AgentResult(
+            status=finished.status,
+            final_text=finished.final_text,
+            messages=self.history,
+            usage=usage,
+            error=finished.error,
+            api_calls=state.api_calls,
+            session_id=self.session_id,
+            counts=finished.counts,
+        )
+
+    def _approval(self) -> Approver:
+        if self._approve is not None:
+            return self._approve
+        allow = self.settings.approval == "yolo"
+        return lambda tool, action: allow
 
     def _turn_state(self) -> TurnState:
         settings = self.settings
         call_settings = CallSettings(
             settings.stale_timeout, settings.max_retries + 1, settings.max_continuations, self._clock
         )
+        context = CallContext(call_settings, self._interrupt, self._workers, self._ledger, self._observer)
+        session = self._session
         return TurnState(
             chain=self._chain,
             history=self._history,
             tools=self._tools,
-            tool_context=ToolContext(self.workdir),
+            tool_context=ToolContext(self.workdir, approve=self._approval()),
             system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
-            call_context=CallContext(call_settings, self._interrupt, self._workers, self._ledger),
+            call_context=context,
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
             stream=settings.stream,
+            on_message=session.append if session is not None else _ignore,
             session_id=self.session_id,
         )
 
 
-def _fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
-    """A fallback entry's settings: its own endpoint and key, the rest shared."""
-    return replace(
-        settings,
-        provider=spec.provider,
-        model=spec.model,
-        base_url=spec.base_url,
-        api_mode=spec.api_mode,
-        api_key=spec.api_key,
-        fallbacks=(),
-    )
-
-
-def _provider_from(settings: Settings) -> Provider:
-    name = settings.provider or ("custom" if settings.base_url and not settings.provider else default_provider())
-    try:
-        profile = resolve_profile(name, settings.base_url, settings.api_mode)
-    except ProfileError as exc:
-        raise ConfigError(str(exc)) from None
-    key = profile.resolve_key(settings.api_key)
-    if profile.key_required and not key:
-        raise MissingKeyError(f"no API key for provider {profile.name}: set {profile.key_env} or pass --api-key")
-    model = settings.model or profile.default_model
-    if not model:
-        raise ConfigError(f"provider {profile.name} has no default model: pass --model NAME")
-    catalog = ModelCatalog(settings.model_overrides)
-    return build_provider(
-        profile,
-        model,
-        key,
-        catalog,
-        timeout=settings.request_timeout,
-        eager_tool_streaming=settings.eager_tool_streaming,
-    )
+def _ignore(message: Message) -> None:
+    return None

@@ -19,7 +19,7 @@ from agent.providers.common import estimate_request_tokens
 from agent.recovery.policy import RetryDecision, decide
 from agent.recovery.stalls import StallLedger
 from agent.streaming.accumulator import CutToolCall, ResponseSnapshot, Usage
-from agent.streaming.attempt import StreamWorker, reset_event, run_attempt
+from agent.streaming.attempt import StreamObserver, StreamWorker, reset_event, run_attempt
 from agent.streaming.watchdog import Clock, default_stale_timeout
 
 CallStatus = Literal["ok", "failed", "interrupted", "cut_tool_call", "needs_guidance", "gave_up"]
@@ -46,6 +46,7 @@ class CallContext:
     interrupt: threading.Event
     workers: list[StreamWorker]  # the live stream workers, so interrupt() can wake a wait
     ledger: StallLedger | None = None  # remembers tool calls that keep getting cut
+    observer: StreamObserver | None = None  # sees every delta (the --trace-stream file)
 
 
 @dataclass(slots=True)
@@ -119,6 +120,8 @@ def model_call(
         shown = "".join(p.text for p in kept if isinstance(p, TextPart))
         attempt_request = replace(request, model=provider.model, continuation=shown or None)
         yield ModelCallStarted(call_number, attempt, provider.name, provider.model)
+        if context.observer is not None:
+            context.observer.attempt_started(call_number, attempt, provider.name, provider.model)
         result = yield from run_attempt(
             provider,
             attempt_request,
@@ -127,6 +130,7 @@ def model_call(
             clock=settings.clock,
             on_worker=context.workers,
             shown_text=shown,
+            observer=context.observer,
         )
         snapshot = result.snapshot
         usage = usage + snapshot.usage

@@ -83,6 +83,7 @@ class Settings:
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
     stale_timeout: float | None = None
     request_timeout: float = 600.0
+    approval: str = "ask"  # dangerous commands: "ask" (the CLI asks), "yolo" (allow), "refuse"
     stall_threshold: int = 2  # cuts in a row of the same tool call before guidance
     max_guidance_rounds: int = 2  # per turn; then the turn ends with an actionable error
     chunk_chars: int = 8_000  # the piece size the guidance asks for
@@ -108,6 +109,8 @@ class Settings:
             raise ConfigError(f"max_retries must be 0 or more, not {self.max_retries}")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be a positive number of tokens, not {self.max_tokens}")
+        if self.approval not in ("ask", "yolo", "refuse"):
+            raise ConfigError(f"approval must be ask, yolo or refuse, not {self.approval!r}")
         if self.stale_timeout is not None and self.stale_timeout <= 0:
             raise ConfigError(f"stale_timeout must be a positive number of seconds, not {self.stale_timeout}")
         return self

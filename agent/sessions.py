@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at REAL NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
+CREATE TABLE IF NOT EXISTS session_state (
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (session_id, key)
+);
 """
 
 _INFO_SELECT = """
@@ -159,6 +165,41 @@ class SessionStore:
                 " (SELECT seq FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?)",
                 (session_id, session_id, count),
             )
+
+    def replace_messages(self, session_id: str, messages: builtins.list[Message]) -> None:
+        """Store exactly ``messages`` as the session's history (after ``/undo``)."""
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+            conn.executemany(
+                "INSERT INTO messages (session_id, seq, role, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (session_id, seq, m.role, json.dumps(m.to_dict(), ensure_ascii=False), now)
+                    for seq, m in enumerate(messages, start=1)
+                ],
+            )
+
+    def set_state(self, session_id: str, key: str, value: dict[str, Any]) -> None:
+        """Keep a small JSON document with the session (the stall ledger)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO session_state (session_id, key, value) VALUES (?, ?, ?)",
+                (session_id, key, json.dumps(value)),
+            )
+
+    def get_state(self, session_id: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT value FROM session_state WHERE session_id = ? AND key = ?", (session_id, key)
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except json.JSONDecodeError:
+            log.warning("session %s: unreadable state %r ignored", session_id, key)
+            return None
+        return value if isinstance(value, dict) else None
 
     # -- reads -----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import queue
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Protocol
 
 from agent.events import (
     AgentEvent,
@@ -24,7 +25,7 @@ from agent.events import (
 )
 from agent.providers.base import ErrorFacts, ModelRequest, Provider, ResetReport
 from agent.streaming.accumulator import Accumulator, ResponseSnapshot
-from agent.streaming.deltas import TextChunk, ThinkingChunk, ToolCallBegin
+from agent.streaming.deltas import Delta, TextChunk, ThinkingChunk, ToolCallBegin
 from agent.streaming.seam import SeamTrimmer
 from agent.streaming.watchdog import Clock, StaleWatchdog
 from agent.streaming.worker import Failed, Finished, StreamWorker, Wake
@@ -45,6 +46,16 @@ def reset_event(report: ResetReport) -> ConnectionReset:
     return ConnectionReset(report.wire, report.caller, report.ok, report.detail)
 
 
+class StreamObserver(Protocol):
+    """Sees every delta of every attempt, keep-alives included (the trace file)."""
+
+    def attempt_started(self, call_number: int, attempt: int, provider: str, model: str) -> None: ...
+
+    def delta(self, delta: Delta) -> None: ...
+
+    def attempt_ended(self, result: AttemptResult) -> None: ...
+
+
 def run_attempt(
     provider: Provider,
     request: ModelRequest,
@@ -54,6 +65,23 @@ def run_attempt(
     clock: Clock,
     on_worker: list[StreamWorker] | None = None,
     shown_text: str = "",
+    observer: StreamObserver | None = None,
+) -> Generator[AgentEvent, None, AttemptResult]:
+    result = yield from _attempt(provider, request, stale_after, interrupt, clock, on_worker, shown_text, observer)
+    if observer is not None:
+        observer.attempt_ended(result)
+    return result
+
+
+def _attempt(
+    provider: Provider,
+    request: ModelRequest,
+    stale_after: float,
+    interrupt: threading.Event,
+    clock: Clock,
+    on_worker: list[StreamWorker] | None,
+    shown_text: str,
+    observer: StreamObserver | None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
     accumulator = Accumulator(provider.wire)
     trimmer = SeamTrimmer(shown_text)
@@ -80,6 +108,8 @@ def run_attempt(
                 continue
             if isinstance(item, Wake):
                 continue
+            if observer is not None and not isinstance(item, Finished | Failed):
+                observer.delta(item)
             if isinstance(item, Finished):
                 snapshot = accumulator.snapshot()
                 if snapshot.state == "streaming":  # the iterator ended without the terminal event

@@ -227,7 +227,21 @@ def test_schema_columns_are_exactly_expected(store: SessionStore) -> None:
         "meta": {"key", "value"},
         "sessions": {"id", "title", "model", "provider", "workdir", "created_at", "last_used"},
         "messages": {"session_id", "seq", "role", "data", "created_at"},
+        "session_state": {"session_id", "key", "value"},
     }
+
+
+def test_replace_messages_and_state(store: SessionStore) -> None:
+    sid = store.create("m", "p", "/w")
+    for text in ("one", "two", "three"):
+        store.append(sid, Message("user", [TextPart(text)]))
+    store.replace_messages(sid, [Message("user", [TextPart("one")])])
+    assert [m.text for m in store.load(sid)] == ["one"]
+    store.append(sid, Message("user", [TextPart("again")]))
+    assert [m.text for m in store.load(sid)] == ["one", "again"]
+    assert store.get_state(sid, "ledger") is None
+    store.set_state(sid, "ledger", {"entries": [1, 2]})
+    assert store.get_state(sid, "ledger") == {"entries": [1, 2]}
 
 
 def test_newer_schema_version_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,60 @@
+"""Building an agent's providers from settings: the primary and its fallback chain."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from agent.config import FallbackSpec, Settings, default_provider
+from agent.errors import ConfigError, MissingKeyError
+from agent.models import ModelCatalog
+from agent.providers.base import Provider
+from agent.providers.factory import build_provider
+from agent.providers.profiles import ProfileError, resolve_profile
+from agent.recovery.fallback import ProviderChain
+from agent.streaming.watchdog import Clock
+
+
+def provider_from(settings: Settings) -> Provider:
+    """The provider the settings name; a clear ConfigError when it cannot work."""
+    name = settings.provider or ("custom" if settings.base_url else default_provider())
+    try:
+        profile = resolve_profile(name, settings.base_url, settings.api_mode)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from None
+    key = profile.resolve_key(settings.api_key)
+    if profile.key_required and not key:
+        raise MissingKeyError(f"no API key for provider {profile.name}: set {profile.key_env} or pass --api-key")
+    model = settings.model or profile.default_model
+    if not model:
+        raise ConfigError(f"provider {profile.name} has no default model: pass --model NAME")
+    return build_provider(
+        profile,
+        model,
+        key,
+        ModelCatalog(settings.model_overrides),
+        timeout=settings.request_timeout,
+        eager_tool_streaming=settings.eager_tool_streaming,
+    )
+
+
+def fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
+    """A fallback entry's settings: its own endpoint and key, the rest shared."""
+    return replace(
+        settings,
+        provider=spec.provider,
+        model=spec.model,
+        base_url=spec.base_url,
+        api_mode=spec.api_mode,
+        api_key=spec.api_key,
+        fallbacks=(),
+    )
+
+
+def build_chain(settings: Settings, primary: Provider | None, clock: Clock) -> ProviderChain:
+    return ProviderChain(
+        primary if primary is not None else provider_from(settings),
+        list(settings.fallbacks),
+        lambda spec: provider_from(fallback_settings(settings, spec)),
+        cooldown=settings.fallback_cooldown,
+        clock=clock,
+    )

@@ -1,0 +1,70 @@
+"""Ties an agent's conversation to the SQLite session store.
+
+Every message is committed as it completes, so a crash loses at most the message in
+flight; the stall ledger is saved with the session so a resumed session keeps it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agent.errors import ConfigError
+from agent.messages import Message
+from agent.recovery.stalls import StallLedger
+from agent.sessions import SessionStore, SessionStoreError
+
+LEDGER_KEY = "stall_ledger"
+
+
+def stayline_home() -> Path:
+    return Path(os.environ.get("STAYLINE_HOME") or Path.home() / ".stayline")
+
+
+class SessionBinding:
+    def __init__(self, store: SessionStore, session_id: str) -> None:
+        self.store = store
+        self.session_id = session_id
+
+    @classmethod
+    def open(
+        cls, which: str, home: Path | None, provider: str, model: str, workdir: Path
+    ) -> tuple[SessionBinding, list[Message]]:
+        """``which`` is "new", "latest" or a session id; returns the binding and the
+        history to start from."""
+        try:
+            store = SessionStore(home or stayline_home())
+        except (OSError, SessionStoreError) as exc:
+            raise ConfigError(f"cannot open the session store: {exc}") from None
+        if which == "new":
+            return cls(store, store.create(model, provider, str(workdir))), []
+        info = store.latest() if which == "latest" else store.get(which)
+        if info is None:
+            store.close()
+            what = "no session to continue yet" if which == "latest" else f"no session with id {which!r}"
+            raise ConfigError(f"{what}; `stayline sessions` lists them")
+        return cls(store, info.id), store.load(info.id)
+
+    def append(self, message: Message) -> None:
+        self.store.append(self.session_id, message)
+
+    def rewrite(self, history: list[Message]) -> None:
+        self.store.replace_messages(self.session_id, history)
+
+    def save_ledger(self, ledger: StallLedger) -> None:
+        self.store.set_state(self.session_id, LEDGER_KEY, ledger.to_dict())
+
+    def load_ledger(self, default: StallLedger) -> StallLedger:
+        data = self.store.get_state(self.session_id, LEDGER_KEY)
+        if data is None:
+            return default
+        try:
+            return StallLedger.from_dict(data)
+        except (KeyError, TypeError, ValueError):
+            return default  # an unreadable ledger costs only its memory, never the session
+
+    def renew(self, provider: str, model: str, workdir: Path) -> None:
+        self.session_id = self.store.create(model, provider, str(workdir))
+
+    def close(self) -> None:
+        self.store.close()
