@@ -15,6 +15,7 @@ from agent.providers.base import (
     StreamErrorEvent,
 )
 from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
+from agent.providers.profiles import FINE_GRAINED_TOOL_STREAMING
 from agent.providers.sse import iter_sse, json_object
 from agent.streaming.deltas import (
     BlockEnd,
@@ -57,9 +58,15 @@ class AnthropicMessagesProvider(ProviderBase):
             base_url=self.base_url or None,
             max_retries=0,  # the agent owns retries: one policy, one budget
             timeout=self._timeout,
-            default_headers=self.profile.request_headers(self.model_info),
+            default_headers=self._headers(),
             http_client=self._http_client(on_request),
         )
+
+    def _headers(self) -> dict[str, str]:
+        headers = self.profile.request_headers(self.model_info)
+        if self._eager == "header":
+            headers["anthropic-beta"] = FINE_GRAINED_TOOL_STREAMING
+        return headers
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         params = self.build_params(request)
@@ -79,7 +86,7 @@ class AnthropicMessagesProvider(ProviderBase):
             params["tools"] = [
                 {"name": t.name, "description": t.description, "input_schema": t.schema} for t in request.tools
             ]
-            if self._eager:
+            if self._eager is True:
                 for tool in params["tools"]:
                     tool["eager_input_streaming"] = True
         return params

@@ -71,7 +71,7 @@ class ProviderBase:
         catalog: ModelCatalog,
         *,
         timeout: float = 600.0,
-        eager_tool_streaming: bool | None = None,
+        eager_tool_streaming: bool | str | None = None,
     ) -> None:
         self.profile = profile
         self.name = profile.name
@@ -83,7 +83,11 @@ class ProviderBase:
         self.max_output_tokens = self.model_info.max_output_tokens
         self._api_key = api_key
         self._timeout = timeout
-        self._eager = self.model_info.eager_input_streaming if eager_tool_streaming is None else eager_tool_streaming
+        # True: the per-tool field; "header": the older beta header, for endpoints that
+        # refuse the field; False: neither. None: what the catalog says of the model.
+        self._eager: bool | str = (
+            self.model_info.eager_input_streaming if eager_tool_streaming is None else eager_tool_streaming
+        )
         self._connection: ConnectionManager[Any] = ConnectionManager(self.wire, self._build_client, _close_client)
 
     # -- subclass hooks -------------------------------------------------------------

@@ -14,7 +14,7 @@ def build_provider(
     catalog: ModelCatalog | None = None,
     *,
     timeout: float = 600.0,
-    eager_tool_streaming: bool | None = None,
+    eager_tool_streaming: bool | str | None = None,
 ) -> Provider:
     catalog = catalog or ModelCatalog()
     if profile.wire == "anthropic_messages":

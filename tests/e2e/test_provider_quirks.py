@@ -107,3 +107,14 @@ def test_local_custom_endpoint_without_a_key(sim: ProviderSimulator, tmp_path: P
         assert agent.provider.is_local
         result = agent.run("hi")
     assert result.final_text == "local ok"
+
+
+def test_eager_streaming_by_beta_header_where_the_field_is_refused(sim: ProviderSimulator, tmp_path: Path) -> None:
+    from agent.config import Settings
+
+    settings = Settings(eager_tool_streaming="header")  # type: ignore[arg-type]
+    sent = run_once(
+        sim, tmp_path, provider="custom", model="claude-opus-4-6", base_url=sim.anthropic_gateway_url, settings=settings
+    )
+    assert sent["headers"]["anthropic-beta"] == FINE_GRAINED_TOOL_STREAMING
+    assert all("eager_input_streaming" not in t for t in sent["body"]["tools"])
