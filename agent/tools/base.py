@@ -7,6 +7,7 @@ while an error result lets the model correct itself.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ __all__ = [
 # backstop only catches a tool that forgot, so it allows some room for headers/notes.
 _BACKSTOP_SLACK = 1_000
 _SUMMARY_WIDTH = 80
+
+log = logging.getLogger(__name__)
 
 
 class ToolError(Exception):
@@ -135,8 +138,8 @@ def _summarize(tool: Tool, arguments: dict[str, Any], content: str) -> str:
     if tool.summarize is not None:
         try:
             return _one_line(tool.summarize(arguments, content))
-        except Exception:  # a summary is cosmetic; never let it turn success into failure
-            pass
+        except Exception as exc:  # a summary is cosmetic; never let it turn success into failure
+            log.debug("summary of %s failed: %s", tool.name, exc)
     lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
     return f"{lines:,} line{'' if lines == 1 else 's'}"
 
