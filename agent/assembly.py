@@ -17,8 +17,10 @@ from agent.streaming.watchdog import Clock
 def provider_from(settings: Settings) -> Provider:
     """The provider the settings name; a clear ConfigError when it cannot work."""
     name = settings.provider or ("custom" if settings.base_url else default_provider())
+    overrides = settings.provider_overrides.get(name, {})  # [providers.NAME] of the config file
     try:
-        profile = resolve_profile(name, settings.base_url, settings.api_mode)
+        profile = resolve_profile(name, settings.base_url or overrides.get("base_url"), settings.api_mode)
+        profile = profile.with_overrides(key_env=overrides.get("key_env"))
     except ProfileError as exc:
         raise ConfigError(str(exc)) from None
     key = profile.resolve_key(settings.api_key)
@@ -33,7 +35,11 @@ def provider_from(settings: Settings) -> Provider:
         key,
         ModelCatalog(settings.model_overrides),
         timeout=settings.request_timeout,
-        eager_tool_streaming=settings.eager_tool_streaming,
+        eager_tool_streaming=(
+            settings.eager_tool_streaming
+            if settings.eager_tool_streaming is not None
+            else overrides.get("eager_tool_streaming")
+        ),
     )
 
 

@@ -92,6 +92,9 @@ class Settings:
     stream: bool = True  # False for servers that cannot stream; the stale limit then bounds the whole call
     eager_tool_streaming: bool | None = None
     model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Per provider name (``[providers.NAME]`` of the config file): base_url, key_env,
+    # eager_tool_streaming; applied whenever that provider is built, fallbacks included.
+    provider_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def with_values(self, **values: Any) -> Settings:
         """A copy with every non-None value applied (None means: not given)."""

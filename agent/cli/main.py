@@ -11,9 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.agent import AIAgent
+    from agent.config import Settings
+
+Approver = Callable[[str, str], bool]
 
 PROG = "stayline"
 # The public contract of --provider and --api-mode. Kept literal (not read from
@@ -72,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="An agent conversation loop that does not lose your work when an LLM provider stalls. "
-        "Without -q it opens a chat; with piped input it answers that input once.",
-        epilog="Exit codes: 0 completed, 1 the turn failed, 2 usage or configuration error, 130 interrupted.",
+        "Without -q it opens a chat; with piped input it answers that input once. "
+        f"`{PROG} sessions` lists the saved conversations.",
+        epilog="Settings come from the flags, then the environment, then $STAYLINE_HOME/config.toml. "
+        "Exit codes: 0 completed, 1 the turn failed, 2 usage or configuration error, 130 interrupted.",
     )
     parser.add_argument(
         "-q", "--query", metavar="TEXT", help="answer TEXT once and exit ('-' reads the prompt from stdin)"
@@ -96,13 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="drop a stream that sends nothing for this long and retry",
     )
+    parser.add_argument(
+        "--fallback",
+        dest="fallbacks",
+        action="append",
+        metavar="PROVIDER:MODEL",
+        help="finish the turn on this model when the provider fails (repeatable, tried in order; "
+        "custom:MODEL@BASE_URL for a custom endpoint)",
+    )
+    parser.add_argument(
+        "--yolo",
+        action="store_true",
+        help="run dangerous commands without asking (otherwise the chat asks and -q refuses them)",
+    )
+    sessions = parser.add_mutually_exclusive_group()
+    sessions.add_argument(
+        "--continue", dest="continue_session", action="store_true", help="continue the latest session"
+    )
+    sessions.add_argument("--resume", metavar="ID", help="continue the session ID (`stayline sessions` lists them)")
+    sessions.add_argument("--no-session", action="store_true", help="do not save this conversation")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $STAYLINE_HOME/config.toml)")
+    parser.add_argument("--trace-stream", metavar="FILE", help="write a trace of every stream to FILE")
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     return parser
 
 
 def agent_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``AIAgent`` keyword arguments for the parsed flags (None = not given; the
-    agent applies the environment and defaults)."""
+    """The ``AIAgent`` keyword arguments for the parsed flags (None = not given: the
+    environment, the config file or the defaults decide)."""
     return {
         "provider": args.provider,
         "model": args.model,
@@ -114,6 +143,7 @@ def agent_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "max_iterations": args.max_iterations,
         "api_mode": args.api_mode,
         "max_tokens": args.max_tokens,
+        "fallbacks": args.fallbacks,
     }
 
 
@@ -147,6 +177,11 @@ def _read_prompt(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``stayline`` and ``run_agent.py``; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["sessions"]:
+        from agent.cli.session_list import sessions_command
+
+        return sessions_command(argv[1:], stayline_home())
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -163,25 +198,122 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def load_cli_settings(args: argparse.Namespace, *, interactive: bool) -> Settings:
+    """The settings of this run: flags > environment > config file > defaults.
+
+    Dangerous commands: ``--yolo`` allows them; otherwise the config file's ``approval``
+    applies, except that a single shot has nobody to ask, so "ask" becomes "refuse".
+    """
+    from agent.config_file import config_path, load_settings
+
+    path = config_path(stayline_home(), args.config)
+    flags = agent_kwargs(args)
+    if args.yolo:
+        flags["approval"] = "yolo"
+    settings = load_settings(path, flags, required=args.config is not None)
+    if not interactive and settings.approval == "ask":
+        settings = settings.with_values(approval="refuse")
+    return settings
+
+
+def session_choice(args: argparse.Namespace) -> str | None:
+    """The ``AIAgent(session=...)`` of the flags: sessions are on unless --no-session."""
+    if args.no_session:
+        return None
+    if args.continue_session:
+        return "latest"
+    return args.resume or "new"
+
+
+def build_agent(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    approve: Approver | None = None,
+    stream_observer: Any = None,
+) -> AIAgent:
+    """The agent for these flags and settings. ``approve(tool, action)`` decides on
+    dangerous commands when ``settings.approval`` is "ask" (the chat passes its prompt);
+    without it they are refused. Raises ConfigError (exit 2) when it cannot work."""
+    from agent.agent import AIAgent
+
+    return AIAgent(
+        **agent_kwargs(args),
+        settings=settings,
+        session=session_choice(args),
+        session_home=stayline_home(),
+        approve=approve if settings.approval == "ask" else None,
+        stream_observer=stream_observer,
+    )
+
+
+def _chat_approver() -> Any:
+    """The chat's approval prompt (``agent.cli.approve.make_chat_approver``), or None
+    when this build has none: dangerous commands are then refused."""
+    try:
+        from agent.cli.approve import make_chat_approver
+    except ModuleNotFoundError as exc:
+        if exc.name != "agent.cli.approve":
+            raise
+        return None
+    return make_chat_approver()
+
+
+def _trace_writer(path: str | None) -> Any:
+    """``agent.trace.TraceWriter(path)`` for --trace-stream, or None (with a warning when
+    this build has no trace module)."""
+    if path is None:
+        return None
+    try:
+        from agent.trace import TraceWriter
+    except ModuleNotFoundError as exc:
+        if exc.name != "agent.trace":
+            raise
+        print(f"{PROG}: warning: --trace-stream is not supported by this build; no trace written", file=sys.stderr)
+        return None
+    try:
+        return TraceWriter(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write the stream trace to {path}: {exc.strerror or exc}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     from agent.errors import ConfigError
 
+    interactive = _interactive(args)
     try:
-        from agent.agent import AIAgent
-
-        agent = AIAgent(**agent_kwargs(args))
-    except ConfigError as exc:  # includes MissingKeyError
+        settings = load_cli_settings(args, interactive=interactive)
+    except ConfigError as exc:
         return _usage_error(str(exc))
-    with agent:
-        if _interactive(args):
-            from agent.cli.repl import run_repl
+    trace = _trace_writer(args.trace_stream)
+    try:
+        try:
+            approve = _chat_approver() if interactive and settings.approval == "ask" else None
+            agent = build_agent(args, settings, approve=approve, stream_observer=trace)
+        except ConfigError as exc:  # includes MissingKeyError and an unknown --resume id
+            return _usage_error(str(exc))
+        with agent:
+            if interactive:
+                from agent.cli.repl import run_repl
 
-            return run_repl(agent, history_path=stayline_home() / "history")
-        # Built before reading stdin so a missing key fails before the user types a prompt.
-        prompt = _read_prompt(args)
-        from agent.cli.oneshot import run_single
+                home = stayline_home()
+                on_new = getattr(approve, "forget", None)  # /new forgets the "always" answers
+                return run_repl(agent, history_path=home / "history", home=home, on_new=on_new)
+            # Built before reading stdin so a missing key fails before the user types a prompt.
+            prompt = _read_prompt(args)
+            if args.continue_session or args.resume:
+                _say_resumed(agent)
+            from agent.cli.oneshot import run_single
 
-        return run_single(agent, prompt, json_mode=args.json, out=sys.stdout, err=sys.stderr)
+            return run_single(agent, prompt, json_mode=args.json, out=sys.stdout, err=sys.stderr)
+    finally:
+        if trace is not None:
+            trace.close()
+
+
+def _say_resumed(agent: AIAgent) -> None:
+    count = len(agent.history)
+    print(f"↺ continuing session {agent.session_id} ({count} earlier messages)", file=sys.stderr, flush=True)
 
 
 def _usage_error(message: str) -> int:

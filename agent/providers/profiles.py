@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlparse
 
@@ -45,6 +45,17 @@ class ProviderProfile:
     @property
     def is_local(self) -> bool:
         return is_local_url(self.base_url)
+
+    def with_overrides(self, *, base_url: str | None = None, key_env: str | None = None) -> ProviderProfile:
+        """This profile with the user's endpoint and key variable (``[providers.NAME]`` of
+        the config file); None keeps the profile's own."""
+        changes: dict[str, str] = {}
+        if base_url:
+            _check_url(base_url)
+            changes["base_url"] = base_url
+        if key_env:
+            changes["key_env"] = key_env
+        return replace(self, **changes) if changes else self
 
     def resolve_key(self, explicit: str | None) -> str | None:
         if explicit:
