@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent.agent import AIAgent
     from agent.config import Settings
-    from agent.errors import ConfigError, MissingKeyError, StaylineError
+    from agent.errors import AgentBusyError, ConfigError, MissingKeyError, StaylineError
     from agent.events import (
         AgentEvent,
         ConnectionReset,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "AIAgent": "agent.agent",
     "Settings": "agent.config",
+    "AgentBusyError": "agent.errors",
     "ConfigError": "agent.errors",
     "MissingKeyError": "agent.errors",
     "StaylineError": "agent.errors",
@@ -63,6 +64,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AIAgent",
+    "AgentBusyError",
     "AgentEvent",
     "AgentResult",
     "ConfigError",

@@ -19,8 +19,9 @@ from agent.providers.common import estimate_request_tokens
 from agent.recovery.policy import RetryDecision, decide
 from agent.recovery.stalls import StallLedger
 from agent.streaming.accumulator import CutToolCall, ResponseSnapshot, Usage
-from agent.streaming.attempt import StreamObserver, StreamWorker, reset_event, run_attempt
+from agent.streaming.attempt import StreamObserver, reset_event, run_attempt
 from agent.streaming.watchdog import Clock, default_stale_timeout
+from agent.streaming.worker import StreamWorker
 
 CallStatus = Literal["ok", "failed", "interrupted", "cut_tool_call", "needs_guidance", "gave_up"]
 

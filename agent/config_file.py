@@ -363,4 +363,4 @@ def _file_max_tokens(model: Mapping[str, Any], provider: Mapping[str, Any], top:
     limit = model.get("max_output_tokens")
     if value is not None and limit is not None:
         return min(int(value), int(limit))
-    return value
+    return int(value) if value is not None else None

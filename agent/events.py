@@ -81,7 +81,7 @@ class Waiting:
     """No progress for a while, but not yet stale: shown so silence never looks like a hang."""
 
     seconds: float
-    phase: Literal["first_delta", "between_deltas"]
+    phase: Literal["first_delta", "between_deltas", "total"]
     kind: Literal["waiting"] = "waiting"
 
 

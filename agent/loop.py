@@ -121,11 +121,11 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
         if interrupted:
             yield TurnFinished("interrupted", final_text, "interrupted by the user while tools were running")
             return
-    message = (
+    cap = (
         f"stopped after {state.max_iterations} model calls in one turn (the iteration cap); "
         "the work so far is kept. Say 'continue' to go on, or raise --max-iterations."
     )
-    yield TurnFinished("failed", final_text, message)
+    yield TurnFinished("failed", final_text, cap)
 
 
 def _guide(state: TurnState, guidance: str, result: CallResult | None) -> Generator[AgentEvent, None, None]:

@@ -172,7 +172,7 @@ def _read_prompt(args: argparse.Namespace) -> str:
         prompt = sys.stdin.read()
     if not prompt.strip():
         raise UsageError("empty prompt: pass -q TEXT, or pipe the prompt on stdin")
-    return prompt
+    return str(prompt)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from agent.providers.base import (
     ErrorFacts,
+    ErrorKind,
     IncompleteStreamError,
     ModelRequest,
     ProviderStream,
@@ -98,23 +99,25 @@ class ChatCompletionsProvider(ProviderBase):
             return ErrorFacts("timeout", str(exc))
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__
-            kind = "timeout" if cause is not None and "Timeout" in type(cause).__name__ else "transport"
-            return ErrorFacts(kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
+            error_kind: ErrorKind = (
+                "timeout" if cause is not None and "Timeout" in type(cause).__name__ else "transport"
+            )
+            return ErrorFacts(error_kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
         if isinstance(exc, openai.APIStatusError):
-            kind, message, _ = body_error(exc.body)
+            error_type, message, _ = body_error(exc.body)
             return ErrorFacts(
                 "http_status",
                 message or str(exc),
                 exc.status_code,
                 retry_after_seconds(exc.response.headers),
-                kind,
+                error_type,
             )
         if isinstance(exc, StreamErrorEvent):  # an error chunk inside a 200 stream
             status = exc.code if isinstance(exc.code, int) else _int_or_none(exc.code)
             return ErrorFacts("sse_error", exc.message, status, None, exc.error_type)
         if isinstance(exc, openai.APIError):
-            kind, message, code = body_error(exc.body)
-            return ErrorFacts("sse_error", message or exc.message, _int_or_none(code), None, kind)
+            error_type, message, code = body_error(exc.body)
+            return ErrorFacts("sse_error", message or exc.message, _int_or_none(code), None, error_type)
         return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
 
 

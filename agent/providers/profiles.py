@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from agent.models import ModelInfo
@@ -49,7 +49,7 @@ class ProviderProfile:
     def with_overrides(self, *, base_url: str | None = None, key_env: str | None = None) -> ProviderProfile:
         """This profile with the user's endpoint and key variable (``[providers.NAME]`` of
         the config file); None keeps the profile's own."""
-        changes: dict[str, str] = {}
+        changes: dict[str, Any] = {}
         if base_url:
             _check_url(base_url)
             changes["base_url"] = base_url
@@ -128,7 +128,7 @@ def resolve_profile(name: str, base_url: str | None = None, api_mode: str | None
         _check_url(base_url)
     wire: Wire = profile.wire
     if api_mode is not None:
-        wire = api_mode  # type: ignore[assignment]
+        wire = api_mode
     elif name == "custom" and base_url:
         wire = infer_wire(base_url)
     if api_mode is not None and name != "custom" and api_mode != profile.wire:

@@ -162,11 +162,11 @@ class Accumulator:
     def apply(self, delta: Delta) -> None:
         match delta:
             case TextChunk(text=text):
-                self._current(_TextBuilder).pieces.append(text)  # type: ignore[union-attr]
+                self._text().pieces.append(text)
             case ThinkingChunk(text=text):
-                self._current(_ThinkingBuilder).pieces.append(text)  # type: ignore[union-attr]
+                self._thinking().pieces.append(text)
             case SignatureChunk(signature=signature):
-                self._current(_ThinkingBuilder).signature = signature  # type: ignore[union-attr]
+                self._thinking().signature = signature
             case RedactedThinking(data=data):
                 builder = _ThinkingBuilder(self._wire, redacted_data=data)
                 self._builders.append(builder)
@@ -177,11 +177,12 @@ class Accumulator:
                 self._builders.append(call)
                 self._open = call
             case ToolArgsChunk(slot=slot, text=text):
-                call = self._slots.get(slot)
-                if call is None:
-                    call = _ToolCallBuilder(f"call_{slot}", "")
-                    self._slots[slot] = call
-                    self._builders.append(call)
+                existing = self._slots.get(slot)
+                if existing is None:
+                    existing = _ToolCallBuilder(f"call_{slot}", "")
+                    self._slots[slot] = existing
+                    self._builders.append(existing)
+                call = existing
                 call.pieces.append(text)
             case BlockEnd():
                 if isinstance(self._open, _ToolCallBuilder):
@@ -199,12 +200,22 @@ class Accumulator:
             case KeepAlive():
                 pass
 
-    def _current(self, kind: type) -> _Builder:
-        if not isinstance(self._open, kind):
-            builder: _Builder = kind(self._wire) if kind is _ThinkingBuilder else kind()
-            self._builders.append(builder)
-            self._open = builder
-        return self._open
+    def _text(self) -> _TextBuilder:
+        """The open text part, or a new one (a kind change starts a new part)."""
+        if isinstance(self._open, _TextBuilder):
+            return self._open
+        builder = _TextBuilder()
+        self._builders.append(builder)
+        self._open = builder
+        return builder
+
+    def _thinking(self) -> _ThinkingBuilder:
+        if isinstance(self._open, _ThinkingBuilder):
+            return self._open
+        builder = _ThinkingBuilder(self._wire)
+        self._builders.append(builder)
+        self._open = builder
+        return builder
 
     def snapshot(self, *, failed: bool = False, interrupted: bool = False) -> ResponseSnapshot:
         """The response so far. ``failed``/``interrupted`` say how the stream ended when

@@ -1,5 +1,6 @@
 """Test support: a provider simulator speaking the real Anthropic and OpenAI wire formats."""
 
+from agent.providers.base import ErrorFacts, ModelRequest
 from agent.testing.behaviours import LargeWriteModel, wants_fine_grained_streaming
 from agent.testing.script import (
     ConnectionRecord,
@@ -26,9 +27,11 @@ __all__ = [
     "ConnectionRecord",
     "Disconnect",
     "EndBody",
+    "ErrorFacts",
     "HttpError",
     "KeepAlives",
     "LargeWriteModel",
+    "ModelRequest",
     "Pace",
     "ProviderSimulator",
     "RawSSE",

@@ -134,7 +134,7 @@ class ScriptedProvider:
         *,
         model: str = DEFAULT_MODEL,
         context_window: int = DEFAULT_CONTEXT_WINDOW,
-        max_output_tokens: int | None = None,
+        max_output_tokens: int = 8_192,
         chunk_size: int | None = None,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
@@ -214,8 +214,8 @@ class ScriptedProvider:
         return ErrorFacts("other", str(exc) or type(exc).__name__)
 
     def output_limit(self, request: ModelRequest) -> int | None:
-        """The request's explicit limit, else ``max_output_tokens``."""
-        return request.max_tokens if request.max_tokens is not None else self.max_output_tokens
+        """The request's explicit limit (a scripted model sends no default)."""
+        return request.max_tokens
 
     def close(self) -> None:
         """Mark the provider closed (there is nothing to release)."""
