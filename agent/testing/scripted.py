@@ -134,14 +134,15 @@ class ScriptedProvider:
         *,
         model: str = DEFAULT_MODEL,
         context_window: int = DEFAULT_CONTEXT_WINDOW,
-        max_output_tokens: int = 8_192,
+        max_output_tokens: int | None = None,
         chunk_size: int | None = None,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self.model = model
         self.context_window = context_window
-        self.max_output_tokens = max_output_tokens
+        self._default_limit = max_output_tokens  # what a request without max_tokens gets
+        self.max_output_tokens = max_output_tokens or 8_192  # the ceiling a raised retry may ask for
         self.chunk_size = chunk_size
         self.requests: list[ModelRequest] = []
         self.resets: list[str] = []
@@ -214,8 +215,8 @@ class ScriptedProvider:
         return ErrorFacts("other", str(exc) or type(exc).__name__)
 
     def output_limit(self, request: ModelRequest) -> int | None:
-        """The request's explicit limit (a scripted model sends no default)."""
-        return request.max_tokens
+        """The request's explicit limit, else the ``max_output_tokens`` given (if any)."""
+        return request.max_tokens if request.max_tokens is not None else self._default_limit
 
     def close(self) -> None:
         """Mark the provider closed (there is nothing to release)."""
