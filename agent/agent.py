@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -168,9 +169,23 @@ class AIAgent:
             current = self._chain.current
             self._session.renew(current.name, current.model, self.workdir)
 
-    def switch_model(self, provider: str, model: str | None = None, base_url: str | None = None) -> Provider:
-        """Continue the conversation on another model, on either wire."""
-        settings = self.settings.with_values(provider=provider, model=model, base_url=base_url)
+    def switch_model(
+        self,
+        provider: str,
+        model: str | None = None,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        api_mode: str | None = None,
+    ) -> Provider:
+        """Continue the conversation on another model, on either wire. A new provider
+        starts from its own endpoint, key and default model unless they are given."""
+        if provider != self._chain.current.name:
+            settings = replace(
+                self.settings, provider=provider, model=model, base_url=base_url, api_key=api_key, api_mode=api_mode
+            )
+        else:
+            settings = self.settings.with_values(model=model, base_url=base_url, api_key=api_key, api_mode=api_mode)
         new_primary = provider_from(settings)  # fails clearly before anything changes
         old = self._chain
         self._chain = build_chain(settings, new_primary, self._clock)
@@ -179,6 +194,21 @@ class AIAgent:
         if self._session is not None:
             self._session.store.set_model(self._session.session_id, new_primary.name, new_primary.model)
         return new_primary
+
+    def resume_session(self, which: str, home: str | Path | None = None) -> None:
+        """Switch to a saved session ("latest" or an id): its history and stall ledger."""
+        if self._turn_lock.locked():
+            raise AgentBusyError("cannot switch sessions while a turn is running")
+        store_home = Path(home) if home else (self._session.store.home if self._session else None)
+        current = self._chain.current
+        binding, stored = SessionBinding.open(which, store_home, current.name, current.model, self.workdir)
+        if self._session is not None:
+            self._session.close()
+        self._session = binding
+        self._history = stored
+        self._ledger = binding.load_ledger(
+            StallLedger(self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars)
+        )
 
     # -- turns ---------------------------------------------------------------------
     def stream(self, text: str) -> Iterator[AgentEvent]:

@@ -291,7 +291,7 @@ def _run(args: argparse.Namespace) -> int:
             approve = _chat_approver() if interactive and settings.approval == "ask" else None
             agent = build_agent(args, settings, approve=approve, stream_observer=trace)
         except ConfigError as exc:  # includes MissingKeyError and an unknown --resume id
-            return _usage_error(str(exc))
+            return _usage_error(_with_local_server_help(exc, args))
         with agent:
             if interactive:
                 from agent.cli.repl import run_repl
@@ -314,6 +314,19 @@ def _run(args: argparse.Namespace) -> int:
 def _say_resumed(agent: AIAgent) -> None:
     count = len(agent.history)
     print(f"↺ continuing session {agent.session_id} ({count} earlier messages)", file=sys.stderr, flush=True)
+
+
+def _with_local_server_help(exc: Exception, args: argparse.Namespace) -> str:
+    """No key anywhere: look for a local OpenAI-compatible server to offer instead."""
+    from agent.errors import MissingKeyError
+
+    if not isinstance(exc, MissingKeyError):
+        return str(exc)
+    from agent.cli.local_servers import missing_key_help, no_key_configured
+
+    if not no_key_configured(base_url=args.base_url, api_key=args.api_key):
+        return str(exc)
+    return f"{exc}\n{missing_key_help()}"
 
 
 def _usage_error(message: str) -> int:

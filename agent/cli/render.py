@@ -15,9 +15,12 @@ from agent.events import (
     AgentEvent,
     ConnectionReset,
     Continuing,
+    FallbackActivated,
+    FallbackExhausted,
     Notice,
     Retrying,
     Stalled,
+    StallGuidance,
     ToolCallFinished,
     ToolCallStarted,
     TurnFinished,
@@ -28,10 +31,7 @@ TARGET_LIMIT = 60  # a shell command as target can be long; the tool line stays 
 LINE_LIMIT = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
-_WAITING = {
-    "first_delta": "waiting for the model's first token ({seconds:.0f}s so far)",
-    "between_deltas": "waiting: no new tokens for {seconds:.0f}s",
-}
+WAITING = "waiting for the provider ({seconds:.0f}s)"
 _STALLED = {
     "first_delta": "stalled: no first token after {seconds:.1f}s; dropping the connection",
     "between_deltas": "stalled: the stream went silent for {seconds:.1f}s; dropping the connection",
@@ -66,8 +66,8 @@ def status_line(event: AgentEvent) -> str | None:
             return f"↻ retrying (attempt {attempt} of {total}){wait}: {one_line(reason, 120)}"
         case Stalled(seconds=seconds, phase=phase):
             return "⚠ " + _STALLED.get(phase, _STALLED["between_deltas"]).format(seconds=seconds)
-        case Waiting(seconds=seconds, phase=phase):
-            return "… " + _WAITING.get(phase, _WAITING["between_deltas"]).format(seconds=seconds)
+        case Waiting(seconds=seconds):
+            return "… " + WAITING.format(seconds=seconds)
         case ConnectionReset(caller=caller, ok=ok, detail=detail):
             if ok:
                 return f"⟲ connection reset ({one_line(caller, 40)})"
@@ -75,10 +75,28 @@ def status_line(event: AgentEvent) -> str | None:
             return f"⚠ connection reset failed ({one_line(caller, 40)}){extra}"
         case Continuing(reason=reason):
             return f"↪ continuing: {one_line(reason, 120)}"
+        case FallbackActivated():
+            return f"⇄ {one_line(event.message)}"
+        case FallbackExhausted(answers=answers):
+            told = "; ".join(one_line(answer, 80) for answer in answers) or "no answer"
+            return f"✗ every provider in the fallback chain failed: {one_line(told, 160)}"
+        case StallGuidance(tool=tool, target=target):
+            label = _tool_label(tool, target)
+            return f"✂ {label} kept getting cut off; asking the model to send it in smaller pieces"
         case Notice(message=message, level=level):
             prefix = "" if level == "info" else f"{level}: "
             return f"• {prefix}{one_line(message)}"
     return None
+
+
+def status_style(event: AgentEvent) -> str:
+    """The chat's style for ``event``'s status line: dim, except for what went wrong."""
+    match event:
+        case ToolCallFinished(is_error=True) | FallbackExhausted() | Notice(level="error"):
+            return "red"
+        case Notice(level="warning"):
+            return "yellow"
+    return "dim"
 
 
 def finish_line(event: TurnFinished) -> str | None:

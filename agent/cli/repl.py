@@ -1,109 +1,110 @@
-"""The interactive chat: prompt_toolkit for input, streamed text, dim status lines.
+"""The interactive chat: prompt_toolkit for input, a live Markdown view for the answer.
 
-Deliberately small; Markdown rendering and slash commands come later. The pieces are
-split so they can grow: ``ChatPrinter`` owns the terminal output, ``chat_turn`` runs
-one turn, ``run_repl`` is the input loop.
+``run_repl`` is the input loop (history, multi-line input, slash-command completion);
+``chat_turn``/``render_turn`` run one turn and feed its events to a view from
+``agent.cli.live``; the slash commands live in ``agent.cli.slash``. rich and
+prompt_toolkit are imported only when the chat starts.
 """
 
 from __future__ import annotations
 
-import threading
+import os
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agent.cli import slash
 from agent.cli.interrupts import InterruptGuard
-from agent.cli.render import finish_line, status_line
-from agent.events import TextDelta, ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
+from agent.cli.live import ChatPrinter, TurnView, make_view, quiet_input
+from agent.cli.render import finish_line, one_line, status_line, status_style
+from agent.events import (
+    AgentEvent,
+    ConnectionReset,
+    ModelCallStarted,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolCallStreaming,
+    TurnFinished,
+    TurnStarted,
+    Waiting,
+)
 
 if TYPE_CHECKING:
     from agent.agent import AIAgent
 
+__all__ = ["ChatPrinter", "chat_turn", "render_turn", "run_repl"]
+
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
-QUIT_COMMANDS = ("/quit", "/exit")
 PROMPT = "> "
+CONTINUATION = "… "
 
 
-class ChatPrinter:
-    """Streamed text and status lines on one terminal.
-
-    Text arrives in fragments without newlines, so a status line may come in the
-    middle of a sentence; the printer tracks the column to start status lines on a
-    fresh line. The lock is there because the Ctrl+C relay thread prints too.
-    """
-
-    def __init__(self, out: TextIO, console: Any = None) -> None:
-        self._out = out
-        if console is None:
-            from rich.console import Console
-
-            console = Console(file=out, highlight=False)
-        self._console = console
-        self._at_line_start = True
-        self._lock = threading.Lock()
-
-    def text(self, chunk: str) -> None:
-        if not chunk:
-            return
-        with self._lock:
-            self._out.write(chunk)
-            self._out.flush()
-            self._at_line_start = chunk.endswith("\n")
-
-    def status(self, line: str, style: str = "dim") -> None:
-        with self._lock:
-            self._break_line()
-            # markup off: the line holds model/tool text, which may contain [brackets]
-            self._console.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
-            self._at_line_start = True
-
-    def end_turn(self) -> None:
-        with self._lock:
-            self._break_line()
-
-    def _break_line(self) -> None:
-        if not self._at_line_start:
-            self._out.write("\n")
-            self._out.flush()
-            self._at_line_start = True
+def chat_turn(agent: AIAgent, text: str, printer: TurnView) -> TurnFinished | None:
+    """Run one turn for ``text``, showing it on ``printer``."""
+    return render_turn(agent, lambda: agent.stream(text), printer)
 
 
-def chat_turn(agent: AIAgent, text: str, printer: ChatPrinter) -> TurnFinished | None:
-    """Run one turn, printing as it goes. The first Ctrl+C interrupts the turn (the
-    chat continues); a second one raises ``KeyboardInterrupt`` to the caller."""
-
+def render_turn(agent: Any, start: Callable[[], Iterator[AgentEvent]], view: TurnView) -> TurnFinished | None:
+    """Consume a turn's events onto ``view``. The first Ctrl+C interrupts the turn (the
+    chat continues, the partial answer stays in the conversation); a second one raises
+    ``KeyboardInterrupt`` to the caller."""
     tool_running = False
 
     def on_interrupt() -> None:
         agent.interrupt()
         # The interrupt stops a running command too (ToolContext.cancel): say so.
         hint = ": stopping the running tool" if tool_running else ""
-        printer.status(f"■ interrupting{hint}… (Ctrl+C again to quit)")
+        view.status(f"■ interrupting{hint}… (Ctrl+C again to quit)")
 
     finished: TurnFinished | None = None
-    with InterruptGuard(on_interrupt) as guard:
-        for event in agent.stream(text):
-            if isinstance(event, TurnStarted) and guard.pressed:
-                agent.interrupt()  # stream() cleared the flag when the turn began
-            if isinstance(event, (ToolCallStarted, ToolCallFinished)):
-                tool_running = isinstance(event, ToolCallStarted)
-            if isinstance(event, TextDelta):
-                printer.text(event.text)
-            elif isinstance(event, TurnFinished):
-                finished = event
-            else:
-                line = status_line(event)
-                if line is not None:
-                    printer.status(line)
-    printer.end_turn()
+    view.begin_turn()
+    try:
+        with InterruptGuard(on_interrupt) as guard:
+            for event in start():
+                match event:
+                    case TurnStarted():
+                        if guard.pressed:
+                            agent.interrupt()  # stream() cleared the flag when the turn began
+                    case ModelCallStarted() | ThinkingDelta():
+                        view.activity("thinking…")
+                    case ToolCallStreaming(name=name):
+                        view.activity(f"writing a {one_line(name, 40)} call…")
+                    case ToolCallStarted():
+                        tool_running = True
+                        view.tool_started(event)
+                    case ToolCallFinished():
+                        tool_running = False
+                        view.tool_finished(event)
+                    case Waiting(seconds=seconds):
+                        view.waiting(seconds)
+                    case ConnectionReset(caller="interrupt", ok=True):
+                        pass  # the user's own Ctrl+C; "interrupted" says it all
+                    case TurnFinished():
+                        finished = event
+                    case TextDelta(text=text):
+                        view.text(text)
+                    case _:
+                        line = status_line(event)
+                        if line is not None:
+                            view.status(line, status_style(event))
+    finally:
+        view.end_turn()
     if finished is not None:
         line = finish_line(finished)
         if line is not None:
-            printer.status(line, style="dim" if finished.status == "interrupted" else "bold red")
+            view.status(line, "dim" if finished.status == "interrupted" else "bold red")
     return finished
 
 
+# -- input -------------------------------------------------------------------------------
+
+
 def _key_bindings() -> Any:
+    from prompt_toolkit.filters import has_completions
     from prompt_toolkit.key_binding import KeyBindings
 
     bindings = KeyBindings()
@@ -117,10 +118,39 @@ def _key_bindings() -> Any:
         else:
             event.app.exit(exception=KeyboardInterrupt, style="class:aborting")
 
+    @bindings.add("enter", filter=~has_completions)
+    def _send(event: Any) -> None:
+        event.current_buffer.validate_and_handle()
+
+    @bindings.add("enter", filter=has_completions)
+    def _send_or_complete(event: Any) -> None:
+        buffer = event.current_buffer
+        state = buffer.complete_state
+        if state is not None and state.current_completion is not None:
+            buffer.apply_completion(state.current_completion)
+            if buffer.text.endswith(":"):  # "/model openai:" wants its model name next
+                return
+        buffer.validate_and_handle()
+
+    @bindings.add("escape", "enter")
+    def _newline(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
     return bindings
 
 
-def _history(path: Path | None, printer: ChatPrinter) -> Any:
+def _completer() -> Any:
+    from prompt_toolkit.completion import Completer, Completion
+
+    class SlashCompleter(Completer):
+        def get_completions(self, document: Any, complete_event: Any) -> Iterator[Any]:
+            for text, start, meta in slash.completions(document.text_before_cursor):
+                yield Completion(text, start_position=start, display_meta=meta)
+
+    return SlashCompleter()
+
+
+def _history(path: Path | None, view: TurnView) -> Any:
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
     if path is None:
@@ -129,32 +159,79 @@ def _history(path: Path | None, printer: ChatPrinter) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileHistory(str(path))
     except OSError as exc:  # a read-only home must not stop the chat
-        printer.status(f"• warning: input history not saved ({exc})")
+        view.status(f"• warning: input history not saved ({exc})", "yellow")
         return InMemoryHistory()
 
 
-def run_repl(agent: AIAgent, *, history_path: Path | None = None, out: TextIO | None = None) -> int:
-    """The chat loop; returns the exit code (0 on /quit, Ctrl+D or Ctrl+C at the prompt)."""
-    import sys
-
+def _prompt_session(history: Any) -> Any:
     from prompt_toolkit import PromptSession
 
-    printer = ChatPrinter(out or sys.stdout)
-    session: Any = PromptSession(history=_history(history_path, printer), key_bindings=_key_bindings())
+    return PromptSession(
+        history=history,
+        key_bindings=_key_bindings(),
+        multiline=True,  # Enter is bound to send; Alt+Enter inserts a newline; pastes keep theirs
+        prompt_continuation=lambda width, line_number, wrap_count: CONTINUATION.rjust(width),
+        completer=_completer(),
+        complete_while_typing=True,
+        enable_open_in_editor=False,
+    )
+
+
+def _default_home(history_path: Path | None) -> Path:
+    env = os.environ.get("STAYLINE_HOME")
+    if env:
+        return Path(env).expanduser()
+    return history_path.parent if history_path is not None else Path.home() / ".stayline"
+
+
+def run_repl(
+    agent: AIAgent,
+    *,
+    history_path: Path | None = None,
+    out: TextIO | None = None,
+    home: Path | None = None,
+    on_new: Callable[[], None] | None = None,
+) -> int:
+    """The chat loop; returns the exit code (0 on /quit, Ctrl+D or Ctrl+C at the prompt,
+    130 on a second Ctrl+C during a turn). ``home`` is where /sessions looks (default
+    $STAYLINE_HOME or ~/.stayline); ``on_new`` runs after /new (e.g. the approver's
+    ``forget``)."""
+    import sys
+
+    view = make_view(out or sys.stdout)
+    session = _prompt_session(_history(history_path, view))
+
+    def run_turn(start: Callable[[], Iterator[AgentEvent]]) -> object:
+        with quiet_input():
+            return render_turn(agent, start, view)
+
+    def say(line: str, style: str = "") -> None:
+        view.status(line, style)
+
+    ctx = slash.SlashContext(agent, say, run_turn, home or _default_home(history_path), {"on_new": on_new})
     provider = agent.provider
-    printer.status(f"stayline · {provider.name} · {provider.model} — /quit or Ctrl+D to leave, Ctrl+C stops a turn")
+    view.status(
+        f"stayline · {provider.name} · {provider.model} — /help for commands, Ctrl+C stops a turn, Ctrl+D quits"
+    )
+    earlier = len(getattr(agent, "history", None) or [])
+    if earlier:
+        view.status(f"↺ continuing session {getattr(agent, 'session_id', None)} ({earlier} earlier messages)")
     while True:
         try:
             text = session.prompt(PROMPT)
         except (EOFError, KeyboardInterrupt):  # Ctrl+D, or Ctrl+C at an empty prompt
             return EXIT_OK
-        text = text.strip()
-        if not text:
+        if not text.strip():
             continue
-        if text in QUIT_COMMANDS:
-            return EXIT_OK
         try:
-            chat_turn(agent, text, printer)
+            if slash.is_command(text.strip()):
+                if slash.dispatch(text.strip(), ctx) == slash.QUIT:
+                    return EXIT_OK
+                continue
+            message = text.strip()
+            run_turn(partial(agent.stream, message[1:] if message.startswith("//") else message))
         except KeyboardInterrupt:  # second Ctrl+C during a turn
-            printer.end_turn()
+            view.end_turn()
             return EXIT_INTERRUPTED
+        except Exception as exc:  # never a traceback in the chat; the conversation goes on
+            view.status(f"✗ error: {one_line(str(exc) or type(exc).__name__, 400)}", "bold red")

@@ -133,3 +133,27 @@ def test_dangerous_commands_are_refused_unless_approved(sim: ProviderSimulator, 
     assert asked and "git push --force" in asked[0]
     ran = str(sim.requests[3].body["messages"][-1])
     assert "refused" not in ran and "exit code" in ran
+
+
+def test_resume_session_in_place(sim: ProviderSimulator, tmp_path: Path) -> None:
+    sim.script(Reply(Text("first answer")), Reply(Text("other answer")), Reply(Text("back")))
+    with make(sim, tmp_path, session="new") as agent:
+        agent.run("first")
+        first_id = agent.session_id
+        agent.new_conversation()
+        agent.run("other")
+        assert agent.session_id != first_id
+        agent.resume_session(first_id or "")
+        assert [m.text for m in agent.history] == ["first", "first answer"]
+        assert agent.run("again").final_text == "back"
+    assert "first answer" in str(sim.requests[-1].body["messages"])
+
+
+def test_switching_provider_does_not_carry_the_old_key_or_endpoint(
+    sim: ProviderSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "openai-key")
+    with make(sim, tmp_path, api_key="anthropic-key") as agent:
+        provider = agent.switch_model("openai", "gpt-4o")
+        assert provider.base_url == "https://api.openai.com/v1"
+        assert agent.settings.api_key is None  # the new provider's own key variable is used

@@ -1,0 +1,153 @@
+"""No key configured: look for a local model server before telling the user what to set.
+
+``detect_local_servers`` asks 127.0.0.1 on the usual ports of Ollama, llama.cpp,
+LM Studio and vLLM for ``GET /v1/models`` (in parallel, a short timeout each, loopback
+only, standard library only) and keeps the ones that answer like an OpenAI-compatible
+server. ``no_key_message`` turns the result into what to show: the command line that
+uses a server found, or exactly which variable or flag to set. Nothing here raises.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import os
+import shlex
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+KEY_VARIABLES = (
+    ("ANTHROPIC_API_KEY", "Anthropic", "anthropic"),
+    ("OPENROUTER_API_KEY", "OpenRouter", "openrouter"),
+    ("OPENAI_API_KEY", "OpenAI", "openai"),
+    ("STAYLINE_API_KEY", "a custom endpoint (with --base-url)", "custom"),
+)
+# (port, name): the defaults of the common local servers.
+DEFAULT_PORTS: tuple[tuple[int, str], ...] = (
+    (11434, "Ollama"),
+    (8080, "llama.cpp"),
+    (1234, "LM Studio"),
+    (8000, "vLLM"),
+)
+# ``owned_by`` values that identify a server whatever port it runs on.
+_OWNERS = {"library": "Ollama", "llamacpp": "llama.cpp", "vllm": "vLLM", "organization_owner": "LM Studio"}
+MAX_MODELS = 50
+_MAX_BODY = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class LocalServer:
+    name: str
+    base_url: str
+    models: tuple[str, ...] = ()
+
+
+def no_key_configured(
+    environ: Mapping[str, str] | None = None, *, base_url: str | None = None, api_key: str | None = None
+) -> bool:
+    """True when no provider key variable is set and neither --base-url nor --api-key was given."""
+    env = os.environ if environ is None else environ
+    if base_url or api_key:
+        return False
+    return not any(env.get(variable) for variable, _, _ in KEY_VARIABLES)
+
+
+def detect_local_servers(
+    timeout: float = 0.3, ports: Iterable[tuple[int, str]] = DEFAULT_PORTS, host: str = "127.0.0.1"
+) -> list[LocalServer]:
+    """The OpenAI-compatible servers answering on ``host`` (loopback only), in port order."""
+    try:
+        if not ipaddress.ip_address(host).is_loopback:
+            return []
+    except ValueError:
+        return []
+    targets = list(ports)
+    found: list[LocalServer | None] = [None] * len(targets)
+
+    def probe(index: int, port: int, name: str) -> None:
+        try:
+            found[index] = _probe(host, port, name, timeout)
+        except Exception:  # whatever a stranger on that port answers, it is just "not found"
+            found[index] = None
+
+    threads = [
+        threading.Thread(target=probe, args=(i, port, name), name=f"stayline-probe-{port}", daemon=True)
+        for i, (port, name) in enumerate(targets)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout * 3 + 0.5)  # a connect and a read, each bounded by timeout
+    return [server for server in found if server is not None]
+
+
+def _probe(host: str, port: int, name: str, timeout: float) -> LocalServer | None:
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", "/v1/models", headers={"Accept": "application/json"})
+        response = connection.getresponse()
+        if response.status != 200:
+            return None
+        body = json.loads(response.read(_MAX_BODY))
+    finally:
+        connection.close()
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None  # something else lives on this port
+    entries = [entry for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+    owners = {entry.get("owned_by") for entry in entries}
+    for owner, known in _OWNERS.items():
+        if owner in owners:
+            name = known
+            break
+    models = tuple(entry["id"] for entry in entries[:MAX_MODELS])
+    return LocalServer(name, f"http://{netloc}/v1", models)
+
+
+def run_command(server: LocalServer, model: str | None = None) -> str:
+    """The command line that chats with ``server``."""
+    chosen = model or (server.models[0] if len(server.models) == 1 else None)
+    model_arg = shlex.quote(chosen) if chosen else "<model>"
+    return f"stayline --provider custom --base-url {shlex.quote(server.base_url)} --model {model_arg}"
+
+
+def no_key_message(servers: Sequence[LocalServer]) -> str:
+    """What to tell a user who has no key configured (several lines, no trailing newline)."""
+    if servers:
+        lines = ["No API key is set, but a local model server is running:"]
+        for server in servers:
+            listed = _model_list(server.models)
+            lines.append(f"  Found {server.name} at {server.base_url}{listed} — run:")
+            lines.append(f"    {run_command(server)}")
+        if any(len(server.models) != 1 for server in servers):
+            lines.append("  (replace <model> with one of the models listed)")
+        lines.append("Or set a provider key: " + ", ".join(variable for variable, _, _ in KEY_VARIABLES[:3]) + ".")
+        return "\n".join(lines)
+    lines = ["No API key is set and no local model server answered. Set one of:"]
+    for variable, label, provider in KEY_VARIABLES[:3]:
+        lines.append(f"  export {variable}=...    # {label} (or --provider {provider} --api-key KEY)")
+    lines.append(
+        "or point stayline at an OpenAI-compatible server: --provider custom --base-url URL --model NAME"
+        " (e.g. --base-url http://127.0.0.1:11434/v1 for Ollama; a key, if it needs one, in STAYLINE_API_KEY)."
+    )
+    return "\n".join(lines)
+
+
+def missing_key_help(timeout: float = 0.3, ports: Iterable[tuple[int, str]] = DEFAULT_PORTS) -> str:
+    """Detect local servers and return the message; never raises."""
+    try:
+        servers = detect_local_servers(timeout, ports)
+    except Exception:
+        servers = []
+    return no_key_message(servers)
+
+
+def _model_list(models: Sequence[str], limit: int = 5) -> str:
+    if not models:
+        return " (it lists no models yet)"
+    shown = ", ".join(models[:limit])
+    more = f" and {len(models) - limit} more" if len(models) > limit else ""
+    return f" (models: {shown}{more})"
