@@ -70,6 +70,8 @@ class FallbackSpec:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Every setting of an agent, with its default; see ``with_values`` and the config file."""
+
     provider: str | None = None
     model: str | None = None
     base_url: str | None = None

@@ -21,8 +21,8 @@ class ConfigError(StaylineError):
 
 
 class MissingKeyError(ConfigError):
-    pass
+    """No API key for a provider that needs one; the message names the variable to set."""
 
 
 class AgentBusyError(StaylineError):
-    pass
+    """A turn was started on an agent that is already running one."""

@@ -11,6 +11,8 @@ TurnStatus = Literal["completed", "failed", "interrupted"]
 
 @dataclass(frozen=True, slots=True)
 class TurnStarted:
+    """A turn began on this provider and model."""
+
     session_id: str | None
     provider: str
     model: str
@@ -30,12 +32,16 @@ class ModelCallStarted:
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    """A piece of the answer as it streams (continuations are already seam-trimmed)."""
+
     text: str
     kind: Literal["text_delta"] = "text_delta"
 
 
 @dataclass(frozen=True, slots=True)
 class ThinkingDelta:
+    """A piece of the model's reasoning as it streams."""
+
     text: str
     kind: Literal["thinking_delta"] = "thinking_delta"
 
@@ -51,6 +57,8 @@ class ToolCallStreaming:
 
 @dataclass(frozen=True, slots=True)
 class ModelCallFinished:
+    """A model call ended with a whole reply; its stop reason and token counts."""
+
     stop_reason: str | None
     input_tokens: int
     output_tokens: int
@@ -59,6 +67,8 @@ class ModelCallFinished:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallStarted:
+    """A tool call is about to run (``target`` is its path or command, for display)."""
+
     call_id: str
     name: str
     target: str | None
@@ -67,6 +77,8 @@ class ToolCallStarted:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallFinished:
+    """A tool call ran: one-line ``summary``, whether it failed, how long it took."""
+
     call_id: str
     name: str
     target: str | None
@@ -96,6 +108,8 @@ class Stalled:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionReset:
+    """The provider killed its in-flight reads and rebuilt its client; ``caller`` says why."""
+
     wire: str
     caller: str
     ok: bool
@@ -105,6 +119,8 @@ class ConnectionReset:
 
 @dataclass(frozen=True, slots=True)
 class Retrying:
+    """A failed model call is retried: attempt ``attempt`` of ``of``, after ``delay`` seconds."""
+
     attempt: int
     of: int
     reason: str
@@ -156,6 +172,8 @@ class FallbackExhausted:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
+    """Something the user should know that is not an error of the turn."""
+
     message: str
     level: Literal["info", "warning", "error"] = "info"
     kind: Literal["notice"] = "notice"
@@ -163,6 +181,8 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class TurnFinished:
+    """The last event of every turn: its status, answer, error and event counts."""
+
     status: TurnStatus
     final_text: str
     error: str | None = None

@@ -16,6 +16,8 @@ Role = Literal["user", "assistant", "tool"]
 
 @dataclass(frozen=True, slots=True)
 class TextPart:
+    """Plain text of a message."""
+
     text: str
     kind: Literal["text"] = "text"
 
@@ -35,6 +37,8 @@ class ThinkingPart:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallPart:
+    """A tool call the model made; ``arguments`` is the parsed JSON object."""
+
     call_id: str
     name: str
     arguments: dict[str, Any]
@@ -46,6 +50,8 @@ class ToolCallPart:
 
 @dataclass(frozen=True, slots=True)
 class ToolResultPart:
+    """The result of a tool call, sent back to the model (``is_error`` for failures)."""
+
     call_id: str
     content: str
     is_error: bool = False

@@ -53,6 +53,9 @@ class ModelRequest:
 
 @dataclass(frozen=True, slots=True)
 class ErrorFacts:
+    """What a provider tells the retry policy about a failure: its kind, message, HTTP status,
+    retry-after, error type, and whether visible output had been delivered."""
+
     kind: ErrorKind
     message: str
     status: int | None = None

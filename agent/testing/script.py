@@ -201,6 +201,9 @@ class HttpError:
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
+    """One request as the simulator received it: wire, path, headers, JSON body, TCP connection,
+    arrival time, and the validation message if it was refused."""
+
     index: int
     wire: Wire
     flavour: Flavour
@@ -214,6 +217,8 @@ class RecordedRequest:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionRecord:
+    """One TCP connection the simulator accepted, and when and by whom it was closed."""
+
     connection_id: int
     peer: tuple[str, int]
     opened_at: float

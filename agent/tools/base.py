@@ -40,6 +40,9 @@ class ToolError(Exception):
 
 @dataclass
 class ToolContext:
+    """What a tool handler gets besides its arguments: the working directory it is confined to, the
+    approval callback for dangerous actions, the output cap and the cancel event."""
+
     workdir: Path
     # (tool_name, description_of_action) -> allowed? None means everything is allowed.
     approve: Callable[[str, str], bool] | None = None
@@ -59,6 +62,9 @@ Summarizer = Callable[[dict[str, Any], str], str]
 
 @dataclass(frozen=True)
 class Tool:
+    """A tool the model can call: name, description, JSON schema of its arguments, the handler
+    ``(arguments, context) -> str``, and whether it has side effects."""
+
     name: str
     description: str
     schema: dict[str, Any]  # JSON Schema of the arguments object

@@ -44,3 +44,20 @@ def test_ruff_is_clean() -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    import inspect
+
+    import agent
+    import agent.testing
+
+    missing = []
+    for module in (agent, agent.testing):
+        for name in module.__all__:
+            value = getattr(module, name)
+            doc = getattr(value, "__doc__", None) or ""
+            generated = doc.startswith(f"{name}(")  # the dataclass default, not a docstring
+            if (inspect.isclass(value) or inspect.isfunction(value)) and (not doc or generated):
+                missing.append(f"{module.__name__}.{name}")
+    assert missing == []
