@@ -83,6 +83,7 @@ class AIAgent:
             workdir=Path(workdir) if workdir is not None else None,
             system_prompt=system_prompt,
             stale_timeout=stale_timeout,
+            stale_timeout_explicit=True if stale_timeout is not None else None,
             max_retries=max_retries,
             max_iterations=max_iterations,
             api_mode=api_mode,

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from agent.config import FallbackSpec, Settings, default_provider
 from agent.errors import ConfigError, MissingKeyError
-from agent.models import ModelCatalog
+from agent.models import ModelCatalog, normalise_model_id
 from agent.providers.base import Provider
 from agent.providers.factory import build_provider
 from agent.providers.profiles import ProfileError, resolve_profile
@@ -29,7 +29,7 @@ def provider_from(settings: Settings) -> Provider:
     model = settings.model or profile.default_model
     if not model:
         raise ConfigError(f"provider {profile.name} has no default model: pass --model NAME")
-    return build_provider(
+    provider = build_provider(
         profile,
         model,
         key,
@@ -41,6 +41,8 @@ def provider_from(settings: Settings) -> Provider:
             else overrides.get("eager_tool_streaming")
         ),
     )
+    provider.stale_timeout = settings.stale_timeout
+    return provider
 
 
 def fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
@@ -53,7 +55,21 @@ def fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
         api_mode=spec.api_mode,
         api_key=spec.api_key,
         fallbacks=(),
+        stale_timeout=settings.stale_timeout
+        if settings.stale_timeout_explicit
+        else _file_stale_timeout(settings, spec.provider, spec.model),
     )
+
+
+def _file_stale_timeout(settings: Settings, provider: str, model: str) -> float | None:
+    """The config file's stale limit for this provider and model: per model, then per
+    provider, then the file's top level (None: the endpoint's default)."""
+    wanted = normalise_model_id(model)
+    for name, table in settings.model_overrides.items():
+        if normalise_model_id(name) == wanted and table.get("stale_timeout") is not None:
+            return float(table["stale_timeout"])
+    value = settings.provider_overrides.get(provider, {}).get("stale_timeout")
+    return float(value) if value is not None else settings.file_stale_timeout
 
 
 def build_chain(settings: Settings, primary: Provider | None, clock: Clock) -> ProviderChain:

@@ -34,6 +34,10 @@ class CallSettings:
     clock: Clock
 
     def stale_after(self, provider: Provider, request: ModelRequest) -> float:
+        """The provider's own limit (a fallback may have its own), else the agent's,
+        else the default for the endpoint and the prompt size."""
+        if provider.stale_timeout is not None:
+            return provider.stale_timeout
         if self.stale_timeout is not None:
             return self.stale_timeout
         return default_stale_timeout(provider.is_local, estimate_request_tokens(request))

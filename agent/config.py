@@ -84,6 +84,10 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     max_continuations: int = DEFAULT_MAX_CONTINUATIONS
     stale_timeout: float | None = None
+    # True when stale_timeout came from a flag, the environment or AIAgent: it then holds
+    # for fallbacks too; otherwise each provider gets its own config-file value.
+    stale_timeout_explicit: bool = False
+    file_stale_timeout: float | None = None  # the config file's top-level stale_timeout
     request_timeout: float = 600.0
     approval: str = "ask"  # dangerous commands: "ask" (the CLI asks), "yolo" (allow), "refuse"
     stall_threshold: int = 2  # cuts in a row of the same tool call before guidance
@@ -142,8 +146,10 @@ def _number(environ: Mapping[str, str], name: str, kind: type) -> Any:
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The settings the environment gives (only those that are set)."""
     env = os.environ if environ is None else environ
+    stale = _number(env, "STAYLINE_STALE_TIMEOUT", float)
     values: dict[str, Any] = {
-        "stale_timeout": _number(env, "STAYLINE_STALE_TIMEOUT", float),
+        "stale_timeout": stale,
+        "stale_timeout_explicit": True if stale is not None else None,
         "max_retries": _number(env, "STAYLINE_MAX_RETRIES", int),
         "provider": env.get("STAYLINE_PROVIDER") or None,
         "model": env.get("STAYLINE_MODEL") or None,

@@ -324,6 +324,8 @@ def resolve_settings(
     values["fallbacks"] = config.fallbacks
     values["model_overrides"] = {k: dict(v) for k, v in config.models.items()}
     values["provider_overrides"] = {k: dict(v) for k, v in config.providers.items()}
+    values["file_stale_timeout"] = top.get("stale_timeout")
+    values["stale_timeout_explicit"] = (given.get("stale_timeout") or env.get("stale_timeout")) is not None
     values.update(env)
     values.update(given)
     values["provider"] = provider

@@ -89,6 +89,7 @@ class Provider(Protocol):
     is_local: bool  # a loopback or private endpoint (local servers get longer stale limits)
     context_window: int  # from the model catalog
     max_output_tokens: int  # the model's real output limit, from the catalog
+    stale_timeout: float | None  # this provider's own stale limit (config file); None: the agent's
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         """Send the request and return its stream (blocks until response headers)."""

@@ -141,6 +141,7 @@ class ScriptedProvider:
             raise ValueError("chunk_size must be at least 1")
         self.model = model
         self.context_window = context_window
+        self.stale_timeout: float | None = None  # the agent's own limit applies
         self._default_limit = max_output_tokens  # what a request without max_tokens gets
         self.max_output_tokens = max_output_tokens or 8_192  # the ceiling a raised retry may ask for
         self.chunk_size = chunk_size

@@ -177,3 +177,43 @@ def test_fallback_spec_parsing() -> None:
         FallbackSpec.parse("gpt-4o")
     with pytest.raises(ConfigError):
         FallbackSpec.parse("custom:model-without-url")
+
+
+def test_a_fallback_uses_its_own_stale_limit_from_the_config_file(
+    primary: ProviderSimulator, backup: ProviderSimulator, tmp_path: Path
+) -> None:
+    from agent.config_file import FileConfig, resolve_settings
+    from agent.testing import Pace
+
+    config = FileConfig(top={"stale_timeout": 0.5}, providers={"custom": {"stale_timeout": 5.0}})
+    settings = resolve_settings(config, {"provider": "anthropic", "model": "claude-sonnet-4-6"}, {})
+    assert settings.stale_timeout == 0.5 and not settings.stale_timeout_explicit
+    primary.behaviour(lambda request: Reply(Silence(30)))
+    backup.script(Reply(Pace(0.8), Text("slow but steady", chunk=5)))  # would be killed at 0.5 s
+    with AIAgent(
+        base_url=primary.base_url,
+        api_key="k",
+        workdir=tmp_path,
+        settings=settings,
+        max_retries=0,
+        fallbacks=[f"custom:gpt-4o@{backup.openai_base_url}"],
+    ) as agent:
+        events = list(agent.stream("hi"))
+    assert events[-1].status == "completed" and events[-1].final_text == "slow but steady"
+    assert len(of_kind(events, "stalled")) == 1  # only the primary's
+    assert len(backup.requests) == 1
+
+
+def test_an_explicit_stale_limit_holds_for_fallbacks_too(tmp_path: Path) -> None:
+    from agent.assembly import fallback_settings
+    from agent.config_file import FileConfig, resolve_settings
+
+    config = FileConfig(top={"stale_timeout": 11.0}, providers={"openai": {"stale_timeout": 7.0}})
+    spec = FallbackSpec("openai", "gpt-4o")
+    from_file = resolve_settings(config, {"provider": "anthropic"}, {})
+    assert fallback_settings(from_file, spec).stale_timeout == 7.0
+    assert fallback_settings(from_file, FallbackSpec("openrouter", "x/y")).stale_timeout == 11.0
+    flagged = resolve_settings(config, {"provider": "anthropic", "stale_timeout": 3.0}, {})
+    assert fallback_settings(flagged, spec).stale_timeout == 3.0
+    from_env = resolve_settings(config, {"provider": "anthropic"}, {"STAYLINE_STALE_TIMEOUT": "4"})
+    assert fallback_settings(from_env, spec).stale_timeout == 4.0
