@@ -3,38 +3,15 @@ the command's whole process group when it is set, keeping the output so far."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
 from agent.tools import ToolContext, ToolRegistry
 from agent.tools.terminal import run_command, terminal_tool
+from tests.processes import wait_until_gone
 
 INTERRUPTED = "interrupted by the user; the command was stopped"
-
-
-def is_gone(pid: int) -> bool:
-    """Dead, or a zombie nobody reaped (some containers' init never reaps orphans)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def wait_until_gone(pids: list[int], seconds: float = 15.0) -> list[int]:
-    """Poll generously: the assertion is about the end state, not about timing."""
-    deadline = time.monotonic() + seconds
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if not is_gone(pid)]
-        time.sleep(0.1)
-    return alive
 
 
 def group_members(pgid: int) -> list[int]:

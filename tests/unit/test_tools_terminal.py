@@ -11,6 +11,7 @@ import pytest
 
 from agent.tools import ToolContext, ToolOutcome, ToolRegistry
 from agent.tools.terminal import run_command, terminal_tool
+from tests.processes import is_gone, wait_until_gone
 
 
 @pytest.fixture
@@ -20,29 +21,6 @@ def registry() -> ToolRegistry:
 
 def sh(registry: ToolRegistry, ctx: ToolContext, command: str, **extra: float) -> ToolOutcome:
     return registry.execute("terminal", {"command": command, **extra}, ctx)
-
-
-def is_gone(pid: int) -> bool:
-    """Dead, or a zombie nobody reaped (some containers' init never reaps orphans)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def wait_until_gone(pids: list[int], seconds: float = 15.0) -> list[int]:
-    """Poll generously: the assertion is about the end state, not about timing."""
-    deadline = time.monotonic() + seconds
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if not is_gone(pid)]
-        time.sleep(0.1)
-    return alive
 
 
 def test_exit_code_and_combined_output(registry: ToolRegistry, tmp_path: Path) -> None:
