@@ -37,6 +37,10 @@ class _Generation(Generic[ClientT]):
     leases: int = 0
     retired: bool = False
     closed: bool = False
+    kills: int = 0  # how many resets shut this client's sockets down
+    # thread -> ``kills`` when that thread leased the client: a stream leased before a
+    # kill is doomed even if its socket connects after it (the kill raced the connect).
+    lease_epochs: dict[int, int] = field(default_factory=dict)
 
 
 class SocketTracker:
@@ -86,13 +90,15 @@ class ConnectionManager(Generic[ClientT]):
         return generation
 
     def _remember(self, generation: _Generation[ClientT], sock: socket.socket) -> None:
+        """Called in the thread that connected ``sock`` (the stream's worker)."""
         with self._lock:
             generation.sockets = [s for s in generation.sockets if s.fileno() != -1]
             generation.sockets.append(sock)
-            retired = generation.retired
-        if retired:
-            # Connected after the reset (the kill raced the connect): this stream was
-            # abandoned already, so cut it off before it sends anything.
+            epoch = generation.lease_epochs.get(threading.get_ident())
+            doomed = generation.retired or (epoch is not None and epoch < generation.kills)
+        if doomed:
+            # Connected after the kill: this stream was abandoned already, so cut it
+            # off before it sends anything.
             self._shutdown_one(sock)
 
     @property
@@ -106,14 +112,17 @@ class ConnectionManager(Generic[ClientT]):
     @contextmanager
     def lease(self) -> Iterator[ClientT]:
         """Use the current client for one request and its whole stream."""
+        thread = threading.get_ident()
         with self._lock:
             generation = self._current
             generation.leases += 1
+            generation.lease_epochs[thread] = generation.kills
         try:
             yield generation.client
         finally:
             with self._lock:
                 generation.leases -= 1
+                generation.lease_epochs.pop(thread, None)
                 close_now = generation.retired and generation.leases == 0 and not generation.closed
                 if close_now:
                     generation.closed = True
@@ -128,6 +137,7 @@ class ConnectionManager(Generic[ClientT]):
         """
         with self._lock:
             old = self._current
+            old.kills += 1
             shut = self._shutdown_sockets(old)
         try:
             new = self._new_generation()
@@ -137,10 +147,6 @@ class ConnectionManager(Generic[ClientT]):
         with self._lock:
             self._current = new
             old.retired = True
-            late = [s for s in old.sockets if s.fileno() != -1]
-        for sock in late:  # connected between the shutdown above and now
-            self._shutdown_one(sock)
-        with self._lock:
             close_now = old.leases == 0 and not old.closed
             if close_now:
                 old.closed = True

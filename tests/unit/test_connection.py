@@ -92,3 +92,56 @@ def test_reset_shuts_down_tracked_sockets_so_blocked_reads_wake() -> None:
     assert peer.recv(10) == b""  # the server side sees the connection end
     for sock in (client_sock, peer, server):
         sock.close()
+
+
+def _connected_pair() -> tuple[socket.socket, socket.socket, socket.socket]:
+    server = socket.create_server(("127.0.0.1", 0))
+    client_sock = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    return server, client_sock, peer
+
+
+def _report_connect(builder: Builder, sock: socket.socket, hook: int = 0) -> None:
+    class Stream:
+        def get_extra_info(self, name: str) -> Any:
+            return sock if name == "socket" else None
+
+    class Request:
+        extensions: dict[str, Any] = {}
+
+    request = Request()
+    builder.hooks[hook](request)
+    request.extensions["trace"]("connection.connect_tcp.complete", {"return_value": Stream()})
+
+
+def test_a_stream_leased_before_a_kill_is_cut_off_even_if_it_connects_after_it() -> None:
+    builder = Builder()
+    connections = manager(builder)
+    server, client_sock, peer = _connected_pair()
+    leased = threading.Event()
+    killed = threading.Event()
+    seen: list[bytes] = []
+
+    def worker() -> None:
+        with connections.lease():
+            leased.set()
+            killed.wait(2)
+            _report_connect(builder, client_sock)  # the connect completes after the kill
+            seen.append(peer.recv(10))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    leased.wait(2)
+    builder.fail_next = True  # the rebuild fails: the old client stays in service
+    assert not connections.reset("stale").ok
+    killed.set()
+    thread.join(2)
+    assert seen == [b""]  # the late socket was shut down at once
+    # a stream leased after the kill is not touched
+    other_server, other_client, other_peer = _connected_pair()
+    with connections.lease():
+        _report_connect(builder, other_client)
+        other_client.sendall(b"ok")
+        assert other_peer.recv(10) == b"ok"
+    for sock in (client_sock, peer, server, other_client, other_peer, other_server):
+        sock.close()
