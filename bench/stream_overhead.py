@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# The raw SDKs are the baseline this benchmark measures against, hence the direct imports.
 import anthropic
 import openai
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.cli import EXIT_INTERRUPTED, EXIT_USAGE, whole_number
+
 if TYPE_CHECKING:
     from agent.agent import AIAgent
     from agent.config import Settings
@@ -27,10 +29,6 @@ PROG = "stayline"
 # checks these match PROFILES and WIRES.
 PROVIDERS = ("anthropic", "openai", "openrouter", "custom")
 API_MODES = ("anthropic_messages", "chat_completions")
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -52,16 +50,6 @@ class _VersionAction(argparse.Action):
             text = f"{PROG} (source checkout, not installed)"
         print(text)  # stdout, like argparse's own version action
         parser.exit()
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
 
 
 def _seconds(text: str) -> float:
@@ -95,9 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-mode", choices=API_MODES, help="wire protocol of a custom endpoint")
     parser.add_argument("--api-key", metavar="KEY", help="API key (default: the provider's key variable)")
     parser.add_argument("--workdir", metavar="DIR", help="directory the tools work in (default: current)")
-    parser.add_argument("--max-tokens", type=_count, metavar="N", help="output token limit per model call")
-    parser.add_argument("--max-iterations", type=_count, metavar="N", help="model calls per turn at most")
-    parser.add_argument("--max-retries", type=_count, metavar="N", help="retries after a failed model call")
+    parser.add_argument("--max-tokens", type=whole_number(0), metavar="N", help="output token limit per model call")
+    parser.add_argument("--max-iterations", type=whole_number(0), metavar="N", help="model calls per turn at most")
+    parser.add_argument("--max-retries", type=whole_number(0), metavar="N", help="retries after a failed model call")
     parser.add_argument(
         "--stale-timeout",
         type=_seconds,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.render import one_line, status_line
 from agent.events import ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
@@ -17,10 +18,6 @@ if TYPE_CHECKING:
     from agent.agent import AIAgent
     from agent.result import AgentResult
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl+C
 
 _NO_RESULT = "the turn ended without a result"
 _EXIT_BY_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from agent.cli import slash
+from agent.cli import EXIT_INTERRUPTED, EXIT_OK, slash
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.live import ChatPrinter, TurnView, make_view, quiet_input
 from agent.cli.render import finish_line, one_line, status_line, status_style
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatPrinter", "chat_turn", "render_turn", "run_repl"]
 
-EXIT_OK = 0
-EXIT_INTERRUPTED = 130
 PROMPT = "> "
 CONTINUATION = "… "
 

@@ -15,20 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, whole_number
+
 PROG = "stayline"
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"Continue one with `{PROG} --resume ID`, the latest with `{PROG} --continue`.",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    parser.add_argument("--limit", type=_count, default=20, metavar="N", help="show at most N sessions (default 20)")
+    parser.add_argument(
+        "--limit", type=whole_number(1), default=20, metavar="N", help="show at most N sessions (default 20)"
+    )
     return parser
 
 

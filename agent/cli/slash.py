@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.render import one_line
+from agent.cli.session_list import human_time
 
 QUIT = "quit"
 PROVIDERS = ("anthropic", "openai", "openrouter", "custom")
@@ -265,7 +266,7 @@ def _sessions(ctx: SlashContext, arg: str) -> None:
         mark = "*" if info.id == current else " "
         title = one_line(info.title or "(untitled)", 40)
         ctx.say(
-            f"{mark} {info.id}  {_ago(now - info.last_used):>8}  {info.message_count:>3} msgs  "
+            f"{mark} {info.id}  {human_time(info.last_used, now):>14}  {info.message_count:>3} msgs  "
             f"{one_line(info.model, 30)} via {info.provider}  {title}",
             "",
         )
@@ -301,13 +302,6 @@ def _resume(ctx: SlashContext, arg: str) -> None:
 
 def _quit(ctx: SlashContext, arg: str) -> str:
     return QUIT
-
-
-def _ago(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now"
 
 
 COMMANDS: tuple[Command, ...] = (

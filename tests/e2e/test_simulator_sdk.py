@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import httpx2
+import openai
 import pytest
 
-_REPO = Path(__file__).resolve().parents[2]
-if str(_REPO) not in sys.path:  # the repo is not installed into the venv
-    sys.path.insert(0, str(_REPO))
-
-import anthropic  # noqa: E402
-import httpx2  # noqa: E402
-import openai  # noqa: E402
-
-from agent.testing import (  # noqa: E402
+from agent.testing import (
     Disconnect,
     EndBody,
     HttpError,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.cli import EXIT_OK
 from agent.cli.approve import make_chat_approver
-from agent.cli.repl import EXIT_OK, run_repl
+from agent.cli.repl import run_repl
 from agent.events import AgentEvent, TextDelta, TurnFinished, TurnStarted
 
 

@@ -5,19 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[2]
-if str(_REPO) not in sys.path:  # the repo is not installed into the venv
-    sys.path.insert(0, str(_REPO))
-
-from agent.testing import (  # noqa: E402
+from agent.testing import (
     Disconnect,
     EndBody,
     HttpError,
