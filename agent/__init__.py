@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     )
     from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
     from agent.result import AgentResult
-    from agent.tools.base import Tool, ToolContext, ToolError
-    from agent.tools.decorator import tool
+    from tools.base import Tool, ToolContext, ToolError
+    from tools.decorator import tool
 
 
 _HOMES = {
@@ -45,10 +45,10 @@ _HOMES = {
     "MissingKeyError": "agent.errors",
     "StaylineError": "agent.errors",
     "AgentResult": "agent.result",
-    "Tool": "agent.tools.base",
-    "ToolContext": "agent.tools.base",
-    "ToolError": "agent.tools.base",
-    "tool": "agent.tools.decorator",
+    "Tool": "tools.base",
+    "ToolContext": "tools.base",
+    "ToolError": "tools.base",
+    "tool": "tools.decorator",
     **dict.fromkeys(("Message", "TextPart", "ThinkingPart", "ToolCallPart", "ToolResultPart"), "agent.messages"),
 }
 

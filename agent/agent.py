@@ -30,8 +30,8 @@ from agent.session_binding import SessionBinding
 from agent.streaming.attempt import StreamObserver
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
-from agent.tools.base import Tool, ToolContext, ToolRegistry
-from agent.tools.builtin import builtin_tools
+from tools.base import Tool, ToolContext, ToolRegistry
+from tools.builtin import builtin_tools
 
 Approver = Callable[[str, str], bool]
 _RUNTIME_NOTE = "[stayline:"

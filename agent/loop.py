@@ -28,7 +28,7 @@ from agent.providers.base import ModelRequest, Provider, ToolSpec
 from agent.recovery.fallback import ProviderChain
 from agent.recovery.messages import call_failure_message, cut_tool_call_message
 from agent.streaming.accumulator import Usage
-from agent.tools.base import ToolContext, ToolRegistry, target_of
+from tools.base import ToolContext, ToolRegistry, target_of
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """Asking the user before the agent runs a dangerous command (chat only).
 
 ``AIAgent(approve=make_chat_approver())`` makes the terminal tool ask, for every command
-``agent.tools.approval`` flags, "Run this command? [y]es / [n]o / [a]lways for this
+``tools.approval`` flags, "Run this command? [y]es / [n]o / [a]lways for this
 session". "always" is remembered by this approver for the same tool and the same
 reason (e.g. "runs a command with root privileges"), not for every dangerous command.
 Anything but a clear yes (Ctrl+C, Ctrl+D, an empty answer, no terminal) is a no.

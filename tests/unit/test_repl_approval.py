@@ -9,9 +9,9 @@ import pytest
 
 from agent.cli import live
 from agent.cli.approve import QUESTION, ChatApprover, describe, make_chat_approver, parse_answer, split_action
-from agent.tools.approval import dangerous_reason
-from agent.tools.base import ToolContext, ToolRegistry
-from agent.tools.builtin import builtin_tools
+from tools.approval import dangerous_reason
+from tools.base import ToolContext, ToolRegistry
+from tools.builtin import builtin_tools
 
 
 class FakeAsk:

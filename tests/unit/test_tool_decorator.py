@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal, NotRequired, Optional, Required, Typ
 
 import pytest
 
-from agent.tools.base import Tool, ToolContext, ToolError, ToolRegistry
-from agent.tools.decorator import DocstringInfo, parse_docstring, tool
+from tools.base import Tool, ToolContext, ToolError, ToolRegistry
+from tools.decorator import DocstringInfo, parse_docstring, tool
 
 # --- types used by the tools under test (module level, so their hints resolve) ----------
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.tools.approval import dangerous_reason, normalise, simple_commands
+from tools.approval import dangerous_reason, normalise, simple_commands
 
 DANGEROUS = [
     # recursive deletes outside the working directory

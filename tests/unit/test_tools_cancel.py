@@ -7,9 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from agent.tools import ToolContext, ToolRegistry
-from agent.tools.terminal import run_command, terminal_tool
 from tests.processes import wait_until_gone
+from tools import ToolContext, ToolRegistry
+from tools.terminal import run_command, terminal_tool
 
 INTERRUPTED = "interrupted by the user; the command was stopped"
 

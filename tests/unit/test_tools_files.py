@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent.tools import ToolContext, ToolError, ToolOutcome, ToolRegistry, builtin_tools
-from agent.tools.patch import PatchError, apply_edits
+from tools import ToolContext, ToolError, ToolOutcome, ToolRegistry, builtin_tools
+from tools.patch import PatchError, apply_edits
 
 
 @pytest.fixture

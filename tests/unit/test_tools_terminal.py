@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.tools import ToolContext, ToolOutcome, ToolRegistry
-from agent.tools.terminal import run_command, terminal_tool
 from tests.processes import is_gone, wait_until_gone
+from tools import ToolContext, ToolOutcome, ToolRegistry
+from tools.terminal import run_command, terminal_tool
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ PUBLIC = [
     "agent/result.py",
     "agent/events.py",
     "agent/messages.py",
-    "agent/tools/base.py",
-    "agent/tools/decorator.py",
+    "tools/base.py",
+    "tools/decorator.py",
     "agent/testing/__init__.py",
     "agent/testing/scripted.py",
 ]
@@ -37,7 +37,7 @@ def test_public_surface_is_strictly_typed() -> None:
 def test_ruff_is_clean() -> None:
     pytest.importorskip("ruff")
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "agent", "tests", "bench", "examples", "run_agent.py"],
+        [sys.executable, "-m", "ruff", "check", "agent", "tools", "tests", "bench", "examples", "run_agent.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -23,8 +23,8 @@ from functools import partial
 from itertools import takewhile
 from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin, overload
 
-from agent.tools.base import Tool, ToolContext, ToolError
-from agent.tools.schema import json_type_name, validate_arguments
+from tools.base import Tool, ToolContext, ToolError
+from tools.schema import json_type_name, validate_arguments
 
 __all__ = ["DocstringInfo", "parse_docstring", "tool"]
 

@@ -10,9 +10,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from agent.tools.base import Tool, ToolContext, ToolError
-from agent.tools.paths import display_path, is_inside, resolve_in_workdir
-from agent.tools.text import body_budget, looks_binary, plural
+from tools.base import Tool, ToolContext, ToolError
+from tools.paths import display_path, is_inside, resolve_in_workdir
+from tools.text import body_budget, looks_binary, plural
 
 __all__ = ["search_files_tool"]
 

@@ -7,7 +7,7 @@ raising before returning anything makes a batch of edits all-or-nothing.
 
 from __future__ import annotations
 
-from agent.tools.base import ToolError
+from tools.base import ToolError
 
 __all__ = ["PatchError", "apply_edits"]
 

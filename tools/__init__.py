@@ -3,10 +3,10 @@
 This package imports only the standard library, never the rest of the project.
 """
 
-from agent.tools.base import Tool, ToolContext, ToolError, ToolOutcome, ToolRegistry, target_of
-from agent.tools.builtin import builtin_tools
-from agent.tools.decorator import tool
-from agent.tools.schema import validate_arguments
+from tools.base import Tool, ToolContext, ToolError, ToolOutcome, ToolRegistry, target_of
+from tools.builtin import builtin_tools
+from tools.decorator import tool
+from tools.schema import validate_arguments
 
 __all__ = [
     "Tool",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.tools.schema import validate_arguments
+from tools.schema import validate_arguments
 
 __all__ = [
     "Tool",

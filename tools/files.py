@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from agent.tools.base import Tool, ToolContext, ToolError
-from agent.tools.patch import apply_edits
-from agent.tools.paths import display_path, resolve_in_workdir
-from agent.tools.text import body_budget, count_lines, plural
+from tools.base import Tool, ToolContext, ToolError
+from tools.patch import apply_edits
+from tools.paths import display_path, resolve_in_workdir
+from tools.text import body_budget, count_lines, plural
 
 __all__ = ["list_dir_tool", "patch_tool", "read_file_tool", "write_file_tool"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.tools.base import ToolError
+from tools.base import ToolError
 
 __all__ = ["display_path", "is_inside", "resolve_in_workdir"]
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from agent.tools.approval import dangerous_reason
-from agent.tools.base import Tool, ToolContext, ToolError
-from agent.tools.text import body_budget, count_lines, plural
+from tools.approval import dangerous_reason
+from tools.base import Tool, ToolContext, ToolError
+from tools.text import body_budget, count_lines, plural
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_TIMEOUT", "CommandResult", "run_command", "terminal_tool"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.tools.base import Tool
-from agent.tools.files import list_dir_tool, patch_tool, read_file_tool, write_file_tool
-from agent.tools.search import search_files_tool
-from agent.tools.terminal import terminal_tool
+from tools.base import Tool
+from tools.files import list_dir_tool, patch_tool, read_file_tool, write_file_tool
+from tools.search import search_files_tool
+from tools.terminal import terminal_tool
 
 __all__ = ["builtin_tools"]
 
