@@ -4,6 +4,7 @@
     model = "anthropic/claude-sonnet-4.6"
     approval = "ask"                  # dangerous commands: ask, yolo or refuse
     fallbacks = ["openai:gpt-4.1", "custom:qwen3-coder@http://127.0.0.1:11434/v1"]
+    cache_ttl = "1h"                  # Anthropic prompt-cache writes live 1 h (default "5m")
 
     [providers.openrouter]
     key_env = "MY_OPENROUTER_KEY"     # the variable that holds the key (never the key itself)
@@ -12,6 +13,8 @@
     [models."qwen3-coder"]
     context_window = 262144
     stale_timeout = 900
+    input_price = 0.30                # dollars per million tokens (the catalog's, else unknown)
+    output_price = 1.20
 
 Precedence: flags > environment > file > defaults. Inside the file, a ``[models."ID"]``
 value beats a ``[providers.NAME]`` value, which beats the top level (``stale_timeout``,
@@ -72,6 +75,12 @@ def _seconds_or_zero(value: Any) -> float:
     return float(value)
 
 
+def _dollars(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
+        raise _Bad("a number of dollars per million tokens, 0 or more")
+    return float(value)
+
+
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _Bad("true or false")
@@ -119,6 +128,8 @@ _TOP: dict[str, Check] = {
     "stale_timeout": _positive_seconds,
     "approval": _one_of("ask", "yolo", "refuse"),
     "fallback_cooldown": _seconds_or_zero,
+    "prompt_caching": _boolean,
+    "cache_ttl": _one_of("5m", "1h"),
 }
 _TABLES = ("fallbacks", "providers", "models")  # checked by their own readers
 _PROVIDER: dict[str, Check] = {
@@ -127,6 +138,8 @@ _PROVIDER: dict[str, Check] = {
     "stale_timeout": _positive_seconds,
     "max_tokens": _positive_int,
     "eager_tool_streaming": _boolean,
+    "prompt_caching": _boolean,
+    "prompt_cache_key": _boolean,
 }
 _MODEL: dict[str, Check] = {
     "context_window": _positive_int,
@@ -134,6 +147,11 @@ _MODEL: dict[str, Check] = {
     "max_tokens": _positive_int,
     "eager_input_streaming": _boolean,
     "stale_timeout": _positive_seconds,
+    "input_price": _dollars,
+    "output_price": _dollars,
+    "cache_read_price": _dollars,
+    "cache_write_price": _dollars,
+    "cache_write_1h_price": _dollars,
 }
 _FALLBACK: dict[str, Check] = {"provider": _provider_name, "model": _text, "base_url": _url, "api_mode": _api_mode}
 
@@ -317,7 +335,9 @@ def resolve_settings(
     provider_table = config.providers.get(effective, {})
 
     values: dict[str, Any] = {
-        k: top[k] for k in ("max_iterations", "max_retries", "approval", "fallback_cooldown") if k in top
+        k: top[k]
+        for k in ("max_iterations", "max_retries", "approval", "fallback_cooldown", "prompt_caching", "cache_ttl")
+        if k in top
     }
     values["stale_timeout"] = _first("stale_timeout", model_table, provider_table, top)
     values["max_tokens"] = _file_max_tokens(model_table, provider_table, top)
