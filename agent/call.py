@@ -12,6 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from agent.cost import Waste, cost_of, recovery_waste
 from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallStarted, Retrying
 from agent.messages import Message, Part, TextPart, ToolCallPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider
@@ -76,6 +77,7 @@ class CallResult:
     stale_after: float = 0.0
     error_message: str | None = None  # a ready message (chain exhausted, stalls given up)
     guidance: str | None = None  # for needs_guidance: what to tell the model
+    waste: Waste = field(default_factory=Waste)  # what this call's recoveries cost
 
     @property
     def message(self) -> Message:
@@ -111,7 +113,23 @@ def model_call(
     kept: list[Part] | None = None,
 ) -> Generator[AgentEvent, None, CallResult]:
     """``kept`` is visible text already shown for this reply (e.g. by a provider that
-    failed before this one): the model is asked to continue it."""
+    failed before this one): the model is asked to continue it. The result says what
+    the call's failed attempts wasted (``agent.cost``)."""
+    failed: list[ResponseSnapshot] = []
+    result = yield from _model_call(provider, request, context, health, call_number, kept, failed)
+    result.waste = recovery_waste(failed, result.usage, result.attempts, estimate_request_tokens(request))
+    return result
+
+
+def _model_call(
+    provider: Provider,
+    request: ModelRequest,
+    context: CallContext,
+    health: ProviderHealth,
+    call_number: int,
+    kept: list[Part] | None,
+    failed: list[ResponseSnapshot],
+) -> Generator[AgentEvent, None, CallResult]:
     settings, interrupt = context.settings, context.interrupt
     kept = list(kept or [])
     usage = Usage()
@@ -152,6 +170,7 @@ def model_call(
                 reported.output_tokens,
                 reported.cache_read_tokens,
                 reported.cache_write_tokens,
+                cost_of(reported, provider.prices),
             )
             parts = merge_parts(kept, snapshot.parts)
             if snapshot.state == "cut_mid_tool_call":
@@ -172,6 +191,7 @@ def model_call(
                 continue
             return CallResult("ok", parts, snapshot.stop_reason, usage, attempts=requests_sent, stalls=stalls)
         facts = result.error
+        failed.append(snapshot)
         if facts.kind == "stale":
             stalls += 1
             health.consecutive_stalls += 1

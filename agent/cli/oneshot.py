@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.render import one_line, status_line
+from agent.cost import Waste
 from agent.events import ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
 from agent.usage import Usage
 
@@ -123,6 +124,9 @@ def _json_object(
         "error": error,
         "session_id": getattr(agent, "session_id", None),
         "events": dict(counts),
+        "cost_usd": None,
+        "cache_hit_share": None,
+        "waste": Waste().to_dict(0.0),
     }
 
 

@@ -23,7 +23,13 @@ def build_provider(
         from agent.providers.anthropic_messages import AnthropicMessagesProvider
 
         return AnthropicMessagesProvider(
-            profile, model, api_key, catalog, timeout=timeout, eager_tool_streaming=eager_tool_streaming, caching=caching
+            profile,
+            model,
+            api_key,
+            catalog,
+            timeout=timeout,
+            eager_tool_streaming=eager_tool_streaming,
+            caching=caching,
         )
     from agent.providers.chat_completions import ChatCompletionsProvider
 

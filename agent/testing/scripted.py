@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
+from agent.cost import Prices
 from agent.providers.base import ErrorFacts, ModelRequest, ProviderStream, ResetReport
 from agent.streaming.deltas import (
     Delta,
@@ -119,8 +120,10 @@ class ScriptedProvider:
     """A ``Provider`` that answers from a script instead of a server.
 
     ``chunk_size`` splits text and tool-call arguments into pieces of that many
-    characters (None: one piece each). ``requests`` holds every ``ModelRequest`` in
-    order, ``resets`` the caller of every ``reset`` and ``streams`` every stream opened.
+    characters (None: one piece each). ``prices`` (``agent.cost.Prices``) lets a test
+    see costs; without them the cost is unknown. ``requests`` holds every
+    ``ModelRequest`` in order, ``resets`` the caller of every ``reset`` and ``streams``
+    every stream opened.
     """
 
     name = "scripted"
@@ -136,12 +139,14 @@ class ScriptedProvider:
         context_window: int = DEFAULT_CONTEXT_WINDOW,
         max_output_tokens: int | None = None,
         chunk_size: int | None = None,
+        prices: Prices | None = None,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self.model = model
         self.context_window = context_window
         self.stale_timeout: float | None = None  # the agent's own limit applies
+        self.prices = prices
         self._default_limit = max_output_tokens  # what a request without max_tokens gets
         self.max_output_tokens = max_output_tokens or 8_192  # the ceiling a raised retry may ask for
         self.chunk_size = chunk_size
