@@ -6,6 +6,7 @@ came in on (Anthropic Messages or OpenAI chat completions, plain or OpenRouter f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -141,11 +142,15 @@ class Reply:
     Any other string is passed through verbatim as the wire's stop/finish reason.
     ``delay_headers`` (an addition) waits that long before the status line is sent,
     watching for the client closing the connection: a stall before the first byte.
+    ``usage`` is ``(input_tokens, output_tokens)`` reported as given (no cache figures);
+    None (the default) reports what the request would cost: the prompt estimated at four
+    characters a token and split by the simulator's prompt cache, the output estimated
+    from the reply's content.
     """
 
     items: tuple[Item, ...]
     stop: str | None
-    usage: tuple[int, int]
+    usage: tuple[int, int] | None
     model: str | None
     quirks: frozenset[str]
     headers: Mapping[str, str]
@@ -155,7 +160,7 @@ class Reply:
         self,
         *items: Item,
         stop: str | None = None,
-        usage: tuple[int, int] = (10, 5),
+        usage: tuple[int, int] | None = None,
         model: str | None = None,
         quirks: Iterable[str] = frozenset(),
         headers: Mapping[str, str] | None = None,
@@ -170,11 +175,24 @@ class Reply:
             raise ValueError(f"unknown quirks: {sorted(unknown)}")
         object.__setattr__(self, "items", tuple(items))
         object.__setattr__(self, "stop", stop)
-        object.__setattr__(self, "usage", (int(usage[0]), int(usage[1])))
+        object.__setattr__(self, "usage", None if usage is None else (int(usage[0]), int(usage[1])))
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "quirks", quirk_set)
         object.__setattr__(self, "headers", dict(headers or {}))
         object.__setattr__(self, "delay_headers", float(delay_headers))
+
+    def output_tokens(self) -> int:
+        """The output to report: the scripted figure, else the content at four
+        characters a token."""
+        if self.usage is not None:
+            return self.usage[1]
+        chars = 0
+        for item in self.items:
+            if isinstance(item, Text | Thinking):
+                chars += len(item.text)
+            elif isinstance(item, ToolCall):
+                chars += len(item.arguments if isinstance(item.arguments, str) else json.dumps(item.arguments))
+        return max(1, -(-chars // 4))
 
     def neutral_stop(self) -> str:
         if self.stop is not None:
