@@ -11,9 +11,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
+from agent.cost import Prices
 from agent.events import (
     AgentEvent,
     ConnectionReset,
@@ -40,6 +41,7 @@ class AttemptResult:
     interrupted: bool = False
     reset_done: bool = False  # the attempt already reset the connection (stale/interrupt)
     terminal_missing: bool = False
+    prices: Prices | None = None  # the provider's, so observers can price what it reported
 
 
 def reset_event(report: ResetReport) -> ConnectionReset:
@@ -68,6 +70,7 @@ def run_attempt(
     observer: StreamObserver | None = None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
     result = yield from _attempt(provider, request, stale_after, interrupt, clock, on_worker, shown_text, observer)
+    result = replace(result, prices=provider.prices)
     if observer is not None:
         observer.attempt_ended(result)
     return result

@@ -315,7 +315,7 @@ def test_multiline_input_and_command_completion(sim: ProviderSimulator, chat: An
     proc.expect("Got both lines.")
     proc.prompt()
     proc.send("/usa")
-    proc.expect("tokens and model calls so far")  # the completion menu, while typing
+    proc.expect("tokens, cost and model calls so far")  # the completion menu, while typing
     proc.send("\t")  # completes /usage
     proc.expect(r"/usage")
     time.sleep(0.2)
