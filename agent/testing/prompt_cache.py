@@ -29,7 +29,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +158,26 @@ def chat_blocks(body: dict[str, Any]) -> list[Block]:
         items += list(message.get("tool_calls") or [])
         blocks += _message_blocks(role, items, _marker(message))
     return blocks
+
+
+def request_blocks(request: RecordedRequest) -> list[Block]:
+    """A recorded request's blocks, for its wire."""
+    return anthropic_blocks(request.body) if request.wire == "anthropic" else chat_blocks(request.body)
+
+
+def prefix_changes(requests: Sequence[RecordedRequest]) -> list[str]:
+    """Where a request does not begin with everything the request before it sent
+    (markers aside): each such change costs a cache miss from that block on."""
+    problems: list[str] = []
+    for index in range(1, len(requests)):
+        before = [b.text for b in request_blocks(requests[index - 1])]
+        after = [b.text for b in request_blocks(requests[index])]
+        for position, text in enumerate(before):
+            if position >= len(after) or after[position] != text:
+                shown = text.strip()[:60]
+                problems.append(f"request {index} changed block {position} of request {index - 1}: {shown}")
+                break
+    return problems
 
 
 def count_markers(blocks: list[Block]) -> int:
