@@ -16,7 +16,10 @@ from agent.providers.factory import build_provider
 from agent.providers.profiles import resolve_profile
 from agent.testing.validation import cache_control_limit, chat_cache_control_limit
 
-TOOLS = [ToolSpec("read_file", "Read a file.", {"type": "object"}), ToolSpec("write_file", "Write.", {"type": "object"})]
+TOOLS = [
+    ToolSpec("read_file", "Read a file.", {"type": "object"}),
+    ToolSpec("write_file", "Write a file.", {"type": "object"}),
+]
 SIGNED = ThinkingPart("hm", signature="sig", source_wire="anthropic_messages")
 
 

@@ -112,7 +112,10 @@ def test_cache_hit_share() -> None:
 # -- recovery waste -------------------------------------------------------------------
 
 
-def snapshot(*parts: TextPart | ThinkingPart, usage: Usage = Usage(), cut: int = 0) -> ResponseSnapshot:
+NOTHING = Usage()
+
+
+def snapshot(*parts: TextPart | ThinkingPart, usage: Usage = NOTHING, cut: int = 0) -> ResponseSnapshot:
     cut_call = CutToolCall("write_file", "a.txt", cut) if cut else None
     return ResponseSnapshot(tuple(parts), "failed", None, usage, cut_call)
 
