@@ -402,7 +402,9 @@ def test_validation_surfaces_as_bad_request(
     sim.script(Reply(Text("unused")))
     bad = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "answer "}]
     with pytest.raises(anthropic.BadRequestError, match="trailing whitespace"):
-        claude.messages.create(model="m", max_tokens=5, messages=bad)
+        claude.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=bad)
+    with pytest.raises(anthropic.BadRequestError, match="does not support assistant message prefill"):
+        claude.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=bad)
     tool_bad = [
         {"role": "user", "content": "q"},
         {
