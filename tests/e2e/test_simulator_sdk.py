@@ -209,8 +209,6 @@ def test_anthropic_sample_without_final_blank_line_loses_message_stop(
 ) -> None:
     """Pins an SSE rule the fixtures exercise: the unterminated last event is dropped."""
     sample = SAMPLES / "anthropic" / "basic_response.sse"
-    if not sample.exists():
-        pytest.skip("wire samples absent")
     sim.script(RawSSE(sample.read_bytes()))
     assert [e.type for e in a_stream(claude)][-1] == "message_delta"
 
