@@ -355,10 +355,11 @@ class AIAgent:
             max_tokens=settings.max_tokens,
             stream=settings.stream,
             on_message=session.append if session is not None else _ignore,
+            on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
             cache_key=session_cache_key(self.session_id or self._cache_seed),
         )
 
 
-def _ignore(message: Message) -> None:
+def _ignore(item: object) -> None:
     return None

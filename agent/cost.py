@@ -210,13 +210,19 @@ def failed_attempt_waste(snapshot: ResponseSnapshot, prompt_hint: Usage) -> Wast
 
 
 def recovery_waste(
-    failed: Sequence[ResponseSnapshot], call_usage: Usage, requests: int, estimated_prompt: int
+    failed: Sequence[ResponseSnapshot],
+    call_usage: Usage,
+    requests: int,
+    estimated_prompt: int,
+    repeated_chars: int = 0,
 ) -> Waste:
     """The waste of one model call from its failed attempts. ``call_usage`` is the sum
     over all ``requests`` of the call; what the others reported is the best stand-in for
-    a failed attempt's unreported prompt, else ``estimated_prompt`` tokens."""
+    a failed attempt's unreported prompt, else ``estimated_prompt`` tokens.
+    ``repeated_chars``: text a continuation restarted and repeated (dropped at the seam)."""
+    restarted = Waste(output_tokens=_estimate_tokens(repeated_chars), estimated=True) if repeated_chars else Waste()
     if not failed:
-        return Waste()
+        return restarted
     served = call_usage
     for snapshot in failed:
         served = _minus(served, snapshot.usage)
@@ -230,7 +236,7 @@ def recovery_waste(
         )
     else:
         hint = Usage(estimated_prompt)
-    total = Waste()
+    total = restarted
     for snapshot in failed:
         total = total + failed_attempt_waste(snapshot, hint)
     return total

@@ -29,6 +29,10 @@ class ModelInfo:
     family: str = "other"  # "claude" enables the Claude-specific quirks of profiles
     eager_input_streaming: bool = False  # per-tool fine-grained tool streaming is accepted
     known: bool = True
+    # Continues a request that ends with its own partial reply (assistant prefill).
+    # Claude before 4.6 does; Claude 4.6+ refuses it with a 400, and chat-completions
+    # models answer a trailing assistant message with a new reply. Unknown: no.
+    accepts_prefill: bool = False
     prices: Prices | None = None  # None: the cost of this model is unknown
 
 
@@ -61,6 +65,21 @@ _CATALOG: dict[str, tuple[int, int]] = {
     "deepseek-chat": (128_000, 8_192),
     "qwen3-coder": (262_144, 65_536),
 }
+
+# Claude models from before 4.6, which still continue an assistant prefill.
+_ACCEPTS_PREFILL = frozenset(
+    {
+        "claude-opus-4-5",
+        "claude-opus-4-1",
+        "claude-opus-4",
+        "claude-sonnet-4-5",
+        "claude-sonnet-4",
+        "claude-haiku-4-5",
+        "claude-3-7-sonnet",
+        "claude-3-5",
+        "claude-3",
+    }
+)
 
 # USD per million tokens: input, output, cache read, cache write (5 min), cache write (1 h).
 # Anthropic: platform.claude.com/docs/en/about-claude/pricing (writes 1.25x input, 1 h
@@ -130,7 +149,14 @@ class ModelCatalog:
         else:
             window, output = _CATALOG[key]
             claude = key.startswith("claude")
-            info = ModelInfo(key, window, output, "claude" if claude else "other", eager_input_streaming=claude)
+            info = ModelInfo(
+                key,
+                window,
+                output,
+                "claude" if claude else "other",
+                eager_input_streaming=claude,
+                accepts_prefill=key in _ACCEPTS_PREFILL,
+            )
         info = replace(info, prices=catalog_prices(model))
         if any(marker in norm for marker in _REJECTS_EAGER_STREAMING):
             info = replace(info, eager_input_streaming=False)
@@ -140,7 +166,13 @@ class ModelCatalog:
         return info
 
 
-_OVERRIDABLE = {"context_window": int, "max_output_tokens": int, "eager_input_streaming": bool, "family": str}
+_OVERRIDABLE = {
+    "context_window": int,
+    "max_output_tokens": int,
+    "eager_input_streaming": bool,
+    "family": str,
+    "accepts_prefill": bool,
+}
 
 
 # Config-file price keys and the Prices field each one sets.

@@ -84,6 +84,7 @@ class ProviderBase:
         self.context_window = self.model_info.context_window
         self.max_output_tokens = self.model_info.max_output_tokens
         self.stale_timeout: float | None = None
+        self.accepts_prefill = self.model_info.accepts_prefill and profile.prefill_passthrough
         self.caching = caching or CachePolicy()
         prices = self.model_info.prices
         self.prices = prices.for_ttl(self.caching.ttl) if prices is not None else None

@@ -174,7 +174,11 @@ class AnthropicStream:
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason(self.reply), "stop_sequence": None},
+                "delta": {
+                    "stop_reason": stop_reason(self.reply),
+                    "stop_sequence": None,
+                    "stop_details": self.reply.stop_details,
+                },
                 "usage": {"output_tokens": self.reply.output_tokens()},
             },
         )
@@ -206,5 +210,6 @@ def message(reply: Reply, content: tuple[ContentItem, ...], model: str, prompt: 
         "content": blocks,
         "stop_reason": stop_reason(reply),
         "stop_sequence": None,
+        "stop_details": reply.stop_details,
         "usage": _usage(reply, prompt, reply.output_tokens()),
     }

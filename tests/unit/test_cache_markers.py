@@ -72,7 +72,7 @@ def test_anthropic_marks_tools_system_latest_and_previous_message() -> None:
 
 def test_thinking_is_never_marked_and_a_prefill_is_marked_before() -> None:
     history = [user_message("go"), Message("assistant", [SIGNED, TextPart("partial")])]
-    body = params("anthropic", "claude-sonnet-4-5", request(history, continuation="more text"))
+    body = params("anthropic", "claude-sonnet-4-5", request(history, prefill="more text"))
     messages = body["messages"]
     assert messages[-1]["content"][-1] == {"type": "text", "text": "more text"}  # the prefill: unmarked
     assert "cache_control" not in messages[-1]["content"][0]  # thinking
@@ -85,7 +85,7 @@ def test_never_more_than_four_breakpoints(seed: int) -> None:
     history = loop_history(rng.randint(0, 12))
     for _ in range(rng.randint(0, 3)):  # notes and extra user turns in between
         history.append(user_message(f"note {rng.random()}"))
-    req = request(history, continuation="cut" if rng.random() < 0.3 else None)
+    req = request(history, prefill="cut" if rng.random() < 0.3 else None)
     for provider, model in (("anthropic", "claude-sonnet-4-5"), ("openrouter", "anthropic/claude-sonnet-4.5")):
         body = params(provider, model, req)
         assert 1 <= len(marked(body)) <= MAX_BREAKPOINTS
