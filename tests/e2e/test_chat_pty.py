@@ -320,7 +320,7 @@ def test_multiline_input_and_command_completion(sim: ProviderSimulator, chat: An
     proc.expect(r"/usage")
     time.sleep(0.2)
     proc.send("\r")
-    proc.expect(r"since the chat started: \d+ input \+ \d+ output tokens in 1 model calls")
+    proc.expect(r"since the chat started: [\d,]+ input \+ [\d,]+ output tokens in 1 model calls")
     proc.prompt()
     proc.line("/nope")
     proc.expect("Unknown command /nope")

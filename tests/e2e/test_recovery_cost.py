@@ -15,10 +15,10 @@ from agent.testing import Disconnect, ProviderSimulator, Reply, Silence, Text, T
 from agent.trace import TraceWriter
 
 STALE = 1.0
-# Claude Sonnet 4.5 continues a prefill, so a continuation on the Anthropic wire works
-# whatever the continuation strategy for 4.6+ models is.
+# Sonnet 4.5 continues a cut reply from a prefill; Sonnet 4.6 and gpt-4o from a runtime note.
 WIRES = {
-    "anthropic": ("anthropic", "claude-sonnet-4-5", lambda s: s.base_url),
+    "anthropic-prefill": ("anthropic", "claude-sonnet-4-5", lambda s: s.base_url),
+    "anthropic": ("anthropic", "claude-sonnet-4-6", lambda s: s.base_url),
     "openai": ("openai", "gpt-4o", lambda s: s.openai_base_url),
 }
 
@@ -122,3 +122,12 @@ def test_the_trace_summary_shows_cache_share_and_cost(
     assert first["prompt_tokens"] > 0 and first["cost_usd"] > 0
     assert second["cache_hit_share"] > 0.8 and second["cost_usd"] < first["cost_usd"]
     assert "from cache, $0.0" in second["sentence"]
+
+
+def test_a_restarted_reply_costs_the_text_it_repeated(csim: ProviderSimulator, make: Callable[..., AIAgent]) -> None:
+    shown = "The answer to your question is"
+    csim.script(Reply(Text(shown, chunk=5), Silence(30)), Reply(Text(shown + " 42.", chunk=4)))
+    result = make().run("q")
+    assert result.status == "completed" and result.final_text == shown + " 42."
+    # The retry started over: the repeated start was dropped at the seam, and paid for.
+    assert result.waste["output_tokens"] == -(-len(shown) // 4) and result.waste["estimated"] is True
