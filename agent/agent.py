@@ -30,6 +30,7 @@ from agent.session_binding import SessionBinding
 from agent.streaming.attempt import StreamObserver
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
+from agent.usage import Usage
 from tools.base import Tool, ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
 
@@ -109,7 +110,8 @@ class AIAgent:
         if session is not None:
             self._bind_session(session, Path(session_home) if session_home else None)
         self.last_result: AgentResult | None = None
-        self.total_usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0, "api_calls": 0}
+        self._total_usage = Usage()
+        self._total_api_calls = 0
 
     def _bind_session(self, which: str, home: Path | None) -> None:
         current = self._chain.current
@@ -142,6 +144,11 @@ class AIAgent:
     def provider(self) -> Provider:
         """The provider serving turns now (a fallback while the primary cools down)."""
         return self._chain.current
+
+    @property
+    def total_usage(self) -> dict[str, int | None]:
+        """Tokens since this agent was made (``Usage.to_dict()``) and ``api_calls``."""
+        return {**self._total_usage.to_dict(), "api_calls": self._total_api_calls}
 
     @property
     def tools(self) -> ToolRegistry:
@@ -291,10 +298,9 @@ class AIAgent:
 
     # -- internals -----------------------------------------------------------------
     def _result(self, state: TurnState, finished: TurnFinished) -> AgentResult:
-        usage = {"input_tokens": state.usage.input_tokens, "output_tokens": state.usage.output_tokens}
-        for key, value in usage.items():
-            self.total_usage[key] += value
-        self.total_usage["api_calls"] += state.api_calls
+        usage = state.usage.to_dict()
+        self._total_usage = self._total_usage + state.usage
+        self._total_api_calls += state.api_calls
         return AgentResult(
             status=finished.status,
             final_text=finished.final_text,

@@ -18,10 +18,11 @@ from agent.providers.base import ErrorFacts, ModelRequest, Provider
 from agent.providers.common import estimate_request_tokens
 from agent.recovery.policy import RetryDecision, decide
 from agent.recovery.stalls import StallLedger
-from agent.streaming.accumulator import CutToolCall, ResponseSnapshot, Usage
+from agent.streaming.accumulator import CutToolCall, ResponseSnapshot
 from agent.streaming.attempt import StreamObserver, reset_event, run_attempt
 from agent.streaming.watchdog import Clock, default_stale_timeout
 from agent.streaming.worker import StreamWorker
+from agent.usage import Usage
 
 CallStatus = Literal["ok", "failed", "interrupted", "cut_tool_call", "needs_guidance", "gave_up"]
 
@@ -144,7 +145,14 @@ def model_call(
             return CallResult("interrupted", parts, None, usage, attempts=requests_sent, stalls=stalls)
         if result.error is None:
             health.consecutive_stalls = 0
-            yield ModelCallFinished(snapshot.stop_reason, snapshot.usage.input_tokens, snapshot.usage.output_tokens)
+            reported = snapshot.usage
+            yield ModelCallFinished(
+                snapshot.stop_reason,
+                reported.input_tokens,
+                reported.output_tokens,
+                reported.cache_read_tokens,
+                reported.cache_write_tokens,
+            )
             parts = merge_parts(kept, snapshot.parts)
             if snapshot.state == "cut_mid_tool_call":
                 return CallResult(

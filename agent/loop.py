@@ -27,7 +27,7 @@ from agent.messages import Message, Part, TextPart, ToolCallPart, ToolResultPart
 from agent.providers.base import ModelRequest, Provider, ToolSpec
 from agent.recovery.fallback import ProviderChain
 from agent.recovery.messages import call_failure_message, cut_tool_call_message
-from agent.streaming.accumulator import Usage
+from agent.usage import Usage
 from tools.base import ToolContext, ToolRegistry, target_of
 
 

@@ -13,6 +13,7 @@ from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.render import one_line, status_line
 from agent.events import ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
+from agent.usage import Usage
 
 if TYPE_CHECKING:
     from agent.agent import AIAgent
@@ -118,7 +119,7 @@ def _json_object(
         "status": status,
         "final_text": final_text,
         "api_calls": 0,
-        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "usage": Usage().to_dict(),
         "error": error,
         "session_id": getattr(agent, "session_id", None),
         "events": dict(counts),

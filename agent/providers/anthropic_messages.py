@@ -205,15 +205,14 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
         elif kind == "content_block_stop":
             yield BlockEnd()
         elif kind == "message_start":
-            usage = (event.get("message") or {}).get("usage") or {}
-            yield UsageChunk(usage.get("input_tokens"), usage.get("output_tokens"))
+            yield usage_chunk((event.get("message") or {}).get("usage") or {})
         elif kind == "message_delta":
             raw = (event.get("delta") or {}).get("stop_reason")
             if raw:
                 yield StopChunk(_STOP_REASONS.get(raw, "completed"), raw)
             usage = event.get("usage") or {}
             if usage:
-                yield UsageChunk(usage.get("input_tokens"), usage.get("output_tokens"))
+                yield usage_chunk(usage)
         elif kind == "message_stop":
             stopped = True
             yield StreamEnd()
@@ -225,6 +224,20 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
     # connection go back to the pool instead of being closed half-read.
     if not stopped:
         raise IncompleteStreamError("the stream ended without its terminal event (message_stop)")
+
+
+def usage_chunk(usage: dict[str, Any]) -> UsageChunk:
+    """Anthropic usage: ``input_tokens`` already excludes the cached parts."""
+    return UsageChunk(
+        _count(usage.get("input_tokens")),
+        _count(usage.get("output_tokens")),
+        _count(usage.get("cache_read_input_tokens")),
+        _count(usage.get("cache_creation_input_tokens")),
+    )
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _block_start(index: int, block: dict[str, Any]) -> Iterator[Delta]:
@@ -246,7 +259,7 @@ def _block_start(index: int, block: dict[str, Any]) -> Iterator[Delta]:
 
 def message_deltas(message: Any) -> Iterator[Delta]:
     """A non-streamed Message as the same deltas a stream would have produced."""
-    yield UsageChunk(message.usage.input_tokens, message.usage.output_tokens)
+    yield usage_chunk(message.usage.model_dump())
     for index, block in enumerate(message.content):
         data = block.model_dump()
         yield from _block_start(index, data)

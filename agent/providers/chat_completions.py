@@ -239,8 +239,8 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
         if error:
             raise _error_event(error)
         usage = chunk.get("usage")
-        if usage:
-            yield UsageChunk(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        if isinstance(usage, dict) and usage:
+            yield usage_chunk(usage)
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
@@ -262,6 +262,22 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
     yield StreamEnd()
 
 
+def usage_chunk(usage: dict[str, Any]) -> UsageChunk:
+    """Chat usage in the neutral split: ``prompt_tokens`` includes the cached part
+    (``prompt_tokens_details.cached_tokens``; OpenRouter adds ``cache_write_tokens``)."""
+    prompt = _count(usage.get("prompt_tokens"))
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    read = _count(details.get("cached_tokens"))
+    write = _count(details.get("cache_write_tokens"))
+    uncached = None if prompt is None else max(0, prompt - (read or 0) - (write or 0))
+    return UsageChunk(uncached, _count(usage.get("completion_tokens")), read, write)
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _error_event(error: object) -> StreamErrorEvent:
     if isinstance(error, dict):
         message = str(error.get("message") or "an error occurred during streaming")
@@ -273,7 +289,7 @@ def _error_event(error: object) -> StreamErrorEvent:
 def completion_deltas(completion: Any) -> Iterator[Delta]:
     """A non-streamed ChatCompletion as the deltas a stream would have produced."""
     if completion.usage is not None:
-        yield UsageChunk(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+        yield usage_chunk(completion.usage.model_dump())
     choice = completion.choices[0]
     message = choice.message
     if message.content:

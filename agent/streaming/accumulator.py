@@ -29,6 +29,7 @@ from agent.streaming.deltas import (
     ToolCallBegin,
     UsageChunk,
 )
+from agent.usage import Usage
 
 ResponseState = Literal["streaming", "complete", "truncated", "cut_mid_tool_call", "failed", "interrupted"]
 
@@ -42,15 +43,6 @@ class CutToolCall:
     name: str
     target: str | None
     chars_received: int
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +182,8 @@ class Accumulator:
                 self._open = None
             case StopChunk():
                 self._stop = delta
-            case UsageChunk(input_tokens=inp, output_tokens=out):
-                self._usage = Usage(
-                    inp if inp is not None else self._usage.input_tokens,
-                    out if out is not None else self._usage.output_tokens,
-                )
+            case UsageChunk(input_tokens=inp, output_tokens=out, cache_read_tokens=read, cache_write_tokens=write):
+                self._usage = self._usage.merged(Usage(inp, out, read, write))
             case StreamEnd():
                 self._terminal = True
             case KeepAlive():

@@ -74,8 +74,12 @@ class StopChunk:
 
 @dataclass(frozen=True, slots=True)
 class UsageChunk:
+    """Token figures as the wire reported them (None: not in this event); see ``agent.usage``."""
+
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     progress: bool = False
 
 
