@@ -172,6 +172,8 @@ def _prepare(hint: Any, where: str, stack: tuple[type, ...]) -> Any:
         text = " ".join(meta for meta in args[1:] if isinstance(meta, str))
         metadata = [meta for meta in args[1:] if not isinstance(meta, str)] + [Field(description=text or None)]
         return Annotated[(_prepare(args[0], where, stack), *metadata)]
+    if origin is Literal and not all(type(value) in (*_SCALARS, type(None)) for value in args):
+        raise TypeError(f"{where}: {_show(hint)} has a value that is not a JSON scalar")
     if hint in _SCALARS or origin is Literal:
         return hint
     if origin is Union or origin is types.UnionType:

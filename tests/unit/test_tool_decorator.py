@@ -330,6 +330,14 @@ def test_unsupported_annotation_is_a_type_error(annotation: str, message: str) -
     assert "tool f" in str(info.value)
 
 
+def test_a_literal_of_values_json_cannot_carry_is_a_type_error() -> None:
+    # pydantic would accept them, but no JSON value the model writes could ever match.
+    def f(mode: Literal[b"r", "w"]) -> None: ...
+
+    with pytest.raises(TypeError, match=r"tool f: parameter 'mode': Literal\[b'r', 'w'\] has a value that is not"):
+        tool(f)
+
+
 def test_unsupported_field_of_a_dataclass_names_the_field() -> None:
     @dataclass
     class Box:
