@@ -120,7 +120,11 @@ class ToolRegistry:
             return _error(f"unknown tool '{name}'; available tools: {available}")
         if arguments is None:  # some wires send null for a call without arguments
             arguments = {}
-        problems = self._validators[name](arguments)
+        try:
+            problems = self._validators[name](arguments)
+        except Exception as exc:  # e.g. a "$ref" in a hand-written schema that leads nowhere
+            detail = _one_line(f"{type(exc).__name__}: {exc}")
+            return _error(f"tool {name} cannot run, its schema is broken ({detail}); do not call it again")
         if problems:
             return _error(f"invalid arguments for {name}: " + "; ".join(problems))
         try:

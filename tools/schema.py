@@ -7,7 +7,7 @@ next call. ``jsonschema`` is imported on first use: ``stayline --help`` does not
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ def compile_validator(schema: dict[str, Any]) -> Callable[[Any], list[str]]:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise ValueError(f"not a valid JSON Schema: {exc.message} (at {field_path(exc.absolute_path)})") from None
+    outside = next(_references_outside(schema), None)
+    if outside is not None:  # jsonschema would fetch it over the network while checking arguments
+        raise ValueError(f"not self-contained: $ref {outside!r} points outside it; inline what it refers to")
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     return lambda value: list(dict.fromkeys(_describe(error) for error in validator.iter_errors(value)))[:_MAX_ERRORS]
 
@@ -58,6 +61,14 @@ def compile_validator(schema: dict[str, Any]) -> Callable[[Any], list[str]]:
 def validate_arguments(schema: dict[str, Any], value: Any) -> list[str]:
     """Return human-readable errors; an empty list means ``value`` is valid."""
     return compile_validator(schema)(value)
+
+
+def _references_outside(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        yield from [ref] if isinstance(ref, str) and not ref.startswith("#") else []
+    for child in node.values() if isinstance(node, dict) else node if isinstance(node, list) else ():
+        yield from _references_outside(child)
 
 
 def _describe(error: ValidationError) -> str:

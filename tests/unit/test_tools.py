@@ -232,6 +232,21 @@ def test_a_schema_that_is_not_json_schema_is_refused_when_the_registry_is_built(
         ToolRegistry([_tool("t", lambda a, c: "ok", schema)])
 
 
+def test_a_reference_outside_the_schema_is_refused_never_fetched() -> None:
+    schema = {"type": "object", "properties": {"n": {"$ref": "https://example.invalid/n.json"}}}
+    with pytest.raises(ValueError, match=r"tool 't': its schema is not self-contained: \$ref 'https://example"):
+        ToolRegistry([_tool("t", lambda a, c: "ok", schema)])
+
+
+def test_a_reference_that_leads_nowhere_is_an_error_outcome(ctx: ToolContext) -> None:
+    schema = {"type": "object", "properties": {"n": {"$ref": "#/$defs/missing"}}}
+    registry = ToolRegistry([_tool("t", lambda a, c: "ok", schema)])
+    outcome = registry.execute("t", {"n": 1}, ctx)
+    assert outcome.is_error
+    assert outcome.content.startswith("tool t cannot run, its schema is broken (")
+    assert "/$defs/missing" in outcome.content and outcome.content.endswith("); do not call it again")
+
+
 def test_importing_the_tools_loads_neither_pydantic_nor_jsonschema() -> None:
     probe = "import json, sys, tools, tools.decorator; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
