@@ -183,7 +183,7 @@ def _list_dir(args: dict[str, Any], ctx: ToolContext) -> str:
     return "\n".join(lines)
 
 
-def _describe(entry: os.DirEntry[Any], folder: int) -> str:
+def _describe(entry: os.DirEntry[str], folder: int) -> str:
     try:
         if entry.is_symlink():
             slash = "/" if entry.is_dir() else ""
