@@ -204,8 +204,10 @@ def test_a_symlink_swapped_back_and_forth_during_writes_never_lets_one_out(work:
         racer.join(HANG_TIMEOUT)
     assert (outside / "victim.txt").read_text() == "untouched\n"
     for outcome in outcomes:
-        assert not outcome.is_error or "outside the working directory" in outcome.content or (
-            "symbolic link" in outcome.content
+        assert (
+            not outcome.is_error
+            or "outside the working directory" in outcome.content
+            or ("symbolic link" in outcome.content)
         ), outcome.content
 
 
