@@ -99,9 +99,7 @@ class AIAgent:
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
-        self._sandbox = Sandbox(network=self.settings.sandbox_network) if self.settings.sandbox else None
-        if self._sandbox is not None and (problem := sandbox_problem(self._sandbox, self.workdir)):
-            raise ConfigError(problem)
+        self._sandbox = _checked_sandbox(self.settings, self.workdir)
         self._credentials = CredentialGuard()
         self._clock = clock
         self._chain = build_chain(self.settings, instance, clock)
@@ -358,6 +356,17 @@ class AIAgent:
             redact=secrets.redact,
             sandbox=self._sandbox,
         )
+
+
+def _checked_sandbox(settings: Settings, workdir: Path) -> Sandbox | None:
+    """The terminal's sandbox when the settings ask for one; ConfigError when it cannot work here."""
+    if not settings.sandbox:
+        return None
+    sandbox = Sandbox(network=settings.sandbox_network)
+    problem = sandbox_problem(sandbox, workdir)
+    if problem is not None:
+        raise ConfigError(problem)
+    return sandbox
 
 
 def _ignore(message: Message) -> None:

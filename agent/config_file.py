@@ -136,6 +136,16 @@ _TOP: dict[str, Check] = {
     "sandbox_network": _boolean,
 }
 _TABLES = ("fallbacks", "providers", "models")  # checked by their own readers
+# Top-level keys that become the setting of the same name as they are.
+_TOP_AS_IS = (
+    "max_iterations",
+    "max_retries",
+    "approval",
+    "fallback_cooldown",
+    "env_passthrough",
+    "sandbox",
+    "sandbox_network",
+)
 _PROVIDER: dict[str, Check] = {
     "base_url": _url,
     "key_env": _env_name,
@@ -331,19 +341,7 @@ def resolve_settings(
     model_table = config.model_table(model or (profile.default_model if profile else None))
     provider_table = config.providers.get(effective, {})
 
-    values: dict[str, Any] = {
-        k: top[k]
-        for k in (
-            "max_iterations",
-            "max_retries",
-            "approval",
-            "fallback_cooldown",
-            "env_passthrough",
-            "sandbox",
-            "sandbox_network",
-        )
-        if k in top
-    }
+    values: dict[str, Any] = {k: top[k] for k in _TOP_AS_IS if k in top}
     values["stale_timeout"] = _first("stale_timeout", model_table, provider_table, top)
     values["max_tokens"] = _file_max_tokens(model_table, provider_table, top)
     values["fallbacks"] = config.fallbacks

@@ -54,6 +54,7 @@ class CredentialGuard:
         self._held: set[str] = set()
 
     def for_turn(self, settings: Settings, environ: Mapping[str, str] | None = None) -> ToolSecrets:
+        """The clean environment and the redactor for a turn run with ``settings``."""
         env = os.environ if environ is None else environ
         names, values = provider_credentials(settings, env)
         self._held |= values

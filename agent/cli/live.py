@@ -10,9 +10,8 @@ Two views with one interface, chosen by ``make_view``:
 - ``ChatPrinter`` (a pipe, a file, a dumb terminal): the text as it arrives, and the
   same status lines, with no cursor movement at all.
 
-Both views show model text through ``safe_text.CleanStream`` and status lines through
-``safe_text.clean``: nothing the model or a tool wrote can move the cursor, erase what
-is shown or reach the clipboard.
+Both views clean what they show (``safe_text``): model text cannot move the cursor,
+erase lines or reach the clipboard.
 
 Threads: the turn's events arrive on the main thread; the Ctrl+C relay thread prints a
 status line; rich's refresh thread asks for the live area. Everything that prints holds

@@ -106,10 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run dangerous commands without asking (otherwise the chat asks and -q refuses them)",
     )
     parser.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="run terminal commands under bubblewrap: the workdir writable, the rest read-only, no network "
-        "(config.toml: sandbox = true; sandbox_network = true allows the network)",
+        "--sandbox", action="store_true", help="run commands under bubblewrap: only the workdir writable, no network"
     )
     sessions = parser.add_mutually_exclusive_group()
     sessions.add_argument(

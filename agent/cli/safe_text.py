@@ -50,6 +50,7 @@ class CleanStream:
         self._held = ""
 
     def feed(self, chunk: str) -> str:
+        """The cleaned text that is safe to show now (an unfinished sequence is held)."""
         text = self._held + chunk
         self._held = ""
         unfinished = _UNFINISHED.search(text)
