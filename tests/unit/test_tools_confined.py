@@ -247,6 +247,14 @@ def test_a_fifo_reached_through_a_symlink_is_refused(work: Path) -> None:
     assert outcome.is_error and "named pipe" in outcome.content
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_search_skips_a_fifo_without_hanging(work: Path) -> None:
+    os.mkfifo(work / "pipe")
+    (work / "notes.txt").write_text("needle\n")
+    outcome = run_with_timeout(work, "search_files", pattern="needle")
+    assert not outcome.is_error and "notes.txt:1: needle" in outcome.content
+
+
 def test_a_2_gb_sparse_file_is_refused_before_reading(work: Path) -> None:
     with (work / "huge.img").open("wb") as handle:
         handle.truncate(2 * 1024**3)
