@@ -343,6 +343,7 @@ class AIAgent:
             max_tokens=settings.max_tokens,
             stream=settings.stream,
             on_message=session.append if session is not None else _ignore,
+            on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
         )
 
@@ -369,5 +370,5 @@ def _checked_sandbox(settings: Settings, workdir: Path) -> Sandbox | None:
     return sandbox
 
 
-def _ignore(message: Message) -> None:
+def _ignore(item: object) -> None:
     return None
