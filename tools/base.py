@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.sandbox import Sandbox
-from tools.schema import validate_arguments
+from tools.schema import compile_validator, validate_arguments
 
 __all__ = [
     "Tool",
@@ -93,11 +93,19 @@ class ToolOutcome:
 
 
 class ToolRegistry:
+    """The tools of one agent, by name. Raises ``ValueError`` for a duplicate name or a schema
+    that is not valid JSON Schema: a mistake in a tool shows when the agent is built."""
+
     def __init__(self, tools: Iterable[Tool]) -> None:
         self._tools: dict[str, Tool] = {}
+        self._validators: dict[str, Callable[[Any], list[str]]] = {}
         for tool in tools:
             if tool.name in self._tools:
                 raise ValueError(f"duplicate tool name {tool.name!r}")
+            try:
+                self._validators[tool.name] = compile_validator(tool.schema)
+            except ValueError as exc:
+                raise ValueError(f"tool {tool.name!r}: its schema is {exc}") from None
             self._tools[tool.name] = tool
 
     def get(self, name: str) -> Tool | None:
@@ -130,7 +138,11 @@ class ToolRegistry:
             return _error(f"unknown tool '{name}'; available tools: {available}")
         if arguments is None:  # some wires send null for a call without arguments
             arguments = {}
-        problems = validate_arguments(tool.schema, arguments)
+        try:
+            problems = self._validators[name](arguments)
+        except Exception as exc:  # e.g. a "$ref" in a hand-written schema that leads nowhere
+            detail = _one_line(f"{type(exc).__name__}: {exc}")
+            return _error(f"tool {name} cannot run, its schema is broken ({detail}); do not call it again")
         if problems:
             return _error(f"invalid arguments for {name}: " + "; ".join(problems))
         try:

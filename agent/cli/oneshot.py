@@ -20,6 +20,7 @@ from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.render import one_line, status_line
 from agent.cli.safe_text import clean
+from agent.errors import StaylineError
 from agent.events import ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
 from agent.usage import Usage
 
@@ -61,6 +62,11 @@ def run_single(agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err
                 _write_json(out, _forced_quit_json(agent))
             _say(err, "stayline: interrupted")
             return EXIT_INTERRUPTED
+        except StaylineError as exc:  # e.g. the session could not be saved: say so, no traceback
+            if json_mode:
+                _write_json(out, _json_object(agent, "failed", "", str(exc), {}))
+            _say(err, f"stayline: error: {exc}")
+            return EXIT_FAILED
 
 
 def _consume(
