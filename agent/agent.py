@@ -20,6 +20,7 @@ from agent.assembly import build_chain, provider_from
 from agent.call import CallContext, CallSettings
 from agent.config import FallbackSpec, Settings, settings_from_env
 from agent.cost import Spend
+from agent.credentials import CredentialGuard
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
 from agent.loop import TurnState, run_turn
@@ -36,6 +37,7 @@ from agent.streaming.worker import StreamWorker
 from agent.usage import Usage
 from tools.base import Tool, ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
+from tools.sandbox import Sandbox, sandbox_problem
 
 Approver = Callable[[str, str], bool]
 _RUNTIME_NOTE = "[stayline:"
@@ -50,7 +52,10 @@ class AIAgent:
     ``tools=None`` gives the built-in toolset; ``tools=[]`` gives none. ``session``
     persists the conversation: "new", "latest" or a session id (None: in memory only).
     ``approve(tool, action)`` decides on dangerous commands; without it they are refused
-    unless the settings say ``approval="yolo"``.
+    unless the settings say ``approval="yolo"``. Tools never see the provider keys: the
+    terminal runs without them (and without what the secret denylist matches), and
+    every tool result is redacted. ``settings.sandbox`` runs commands under bubblewrap
+    (a ConfigError says why when it cannot work here).
     """
 
     def __init__(
@@ -97,6 +102,8 @@ class AIAgent:
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
+        self._sandbox = _checked_sandbox(self.settings, self.workdir)
+        self._credentials = CredentialGuard()
         self._clock = clock
         self._chain = build_chain(self.settings, instance, clock)
         self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
@@ -348,7 +355,7 @@ class AIAgent:
             chain=self._chain,
             history=self._history,
             tools=self._tools,
-            tool_context=ToolContext(self.workdir, approve=self._approval()),
+            tool_context=self._tool_context(),
             system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
             call_context=context,
             max_iterations=settings.max_iterations,
@@ -359,6 +366,28 @@ class AIAgent:
             session_id=self.session_id,
             cache_key=session_cache_key(self.session_id or self._cache_seed),
         )
+
+
+    def _tool_context(self) -> ToolContext:
+        secrets = self._credentials.for_turn(self.settings)
+        return ToolContext(
+            self.workdir,
+            approve=self._approval(),
+            environment=secrets.environment,
+            redact=secrets.redact,
+            sandbox=self._sandbox,
+        )
+
+
+def _checked_sandbox(settings: Settings, workdir: Path) -> Sandbox | None:
+    """The terminal's sandbox when the settings ask for one; ConfigError when it cannot work here."""
+    if not settings.sandbox:
+        return None
+    sandbox = Sandbox(network=settings.sandbox_network)
+    problem = sandbox_problem(sandbox, workdir)
+    if problem is not None:
+        raise ConfigError(problem)
+    return sandbox
 
 
 def _ignore(item: object) -> None:
