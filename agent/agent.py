@@ -336,6 +336,7 @@ class AIAgent:
             counts=finished.counts,
             cost_usd=state.spend.cost.total,
             waste=state.spend.waste_dict(),
+            truncated=state.truncated,
         )
 
     def _approval(self) -> Approver:

@@ -24,7 +24,8 @@ from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallSta
 from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider
 from agent.providers.common import estimate_request_tokens
-from agent.recovery.policy import BACKOFF_BASE, RetryDecision, decide
+from agent.recovery.messages import STREAMING_KEPT_OFF, UNSTREAMED_RETRY
+from agent.recovery.policy import BACKOFF_BASE, RetryDecision, decide, unstreamed_retry
 from agent.recovery.stalls import StallLedger
 from agent.streaming.accumulator import CutToolCall, ResponseSnapshot
 from agent.streaming.attempt import AttemptResult, StreamObserver, reset_event, run_attempt
@@ -72,6 +73,7 @@ class ProviderHealth:
     """Counters that outlive one call: the stale circuit breaker's memory."""
 
     consecutive_stalls: int = 0
+    streaming_refused: bool = False  # this provider cannot stream our requests: send them whole
 
 
 @dataclass(slots=True)
@@ -92,6 +94,7 @@ class CallResult:
     truncated: bool = False  # still cut when the call ended (continuation budget, full context)
     stop_detail: str | None = None  # why, when the wire explained a refusal
     repeated_chars: int = 0  # characters of continuations dropped as repeats
+    prompt_estimate: int = 0  # a failed call's prompt size by stayline's estimate (tokens)
     waste: Waste = field(default_factory=Waste)  # what this call's recoveries cost (agent.cost)
 
     @property
@@ -121,6 +124,7 @@ class CallState:
     empty_replies: int = 0
     repeated_chars: int = 0
     fitted: bool = False  # a max_tokens that fits the window was already tried
+    unstreamed: str | None = None  # why the request was sent again without streaming
     failed_snapshots: list[ResponseSnapshot] = field(default_factory=list)  # for the waste
     cut_reason: str = "the previous provider failed"  # why the next request continues
 
@@ -182,6 +186,8 @@ def model_call(
 ) -> Generator[AgentEvent, None, CallResult]:
     """``kept`` is visible text already shown for this reply (e.g. by a provider that
     failed before this one): the model is asked to continue it."""
+    if health.streaming_refused:
+        request = replace(request, stream=False)
     state = CallState(provider, request, list(kept or []), context.settings.stale_after(provider, request))
     while True:
         outcome = yield from _send(state, context, call_number)
@@ -222,6 +228,9 @@ def _on_reply(
 ) -> Generator[AgentEvent, None, CallResult | None]:
     """A whole reply arrived: take it, or continue it when it was cut short."""
     health.consecutive_stalls = 0
+    if state.unstreamed == "empty" and not health.streaming_refused:
+        health.streaming_refused = True  # it answers whole what it cannot stream
+        yield Notice(STREAMING_KEPT_OFF, "warning")
     usage = snapshot.usage
     yield ModelCallFinished(
         snapshot.stop_reason,
@@ -284,6 +293,12 @@ def _on_failure(
                 error_message=None if guide else verdict.text,
                 guidance=verdict.text if guide else None,
             )
+    why = unstreamed_retry(facts, streaming=state.base.stream, local=state.provider.is_local)
+    if why is not None and state.unstreamed is None:  # once: the server's own answer decides
+        state.base, state.unstreamed = replace(state.base, stream=False), why
+        health.streaming_refused = health.streaming_refused or why == "refused"
+        yield Notice(UNSTREAMED_RETRY[why], "warning")
+        return None
     if facts.fitting_max_tokens is not None and not state.fitted:
         state.fitted = True
         state.base = replace(state.base, max_tokens=facts.fitting_max_tokens)

@@ -59,6 +59,7 @@ class TurnState:
     spend: Spend = field(default_factory=Spend)  # cost and recovery waste, priced per call
     api_calls: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False  # the last reply was still cut when the turn took it
 
     @property
     def interrupt(self) -> threading.Event:
@@ -131,6 +132,7 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
         state.append(message)
         final_text = message.text
         calls = message.tool_calls
+        state.truncated = result.truncated
         if result.truncated:
             yield Notice(_truncated_notice(result), "warning")
         if not calls:
@@ -214,7 +216,10 @@ def _finish_refused(state: TurnState, result: CallResult) -> TurnFinished:
 
 def _truncated_notice(result: CallResult) -> str:
     if result.stop_reason == "context_full":
-        return "the reply filled the model's context window and was not continued; the text so far is kept"
+        return (
+            "the reply filled the model's context window and was not continued (it would overflow again); "
+            "the text so far is kept. Start a new conversation with /new, or give the server a larger context."
+        )
     return (
         "the reply was still cut by the output limit after every continuation; the text so far is kept. "
         "Say 'continue' for more, or raise --max-tokens."

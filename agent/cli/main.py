@@ -77,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="single shot: print one JSON object with the result on stdout"
     )
+    parser.add_argument(
+        "--stream",
+        dest="stream_answer",
+        action="store_true",
+        help="single shot: write the model's text to stdout as it arrives (still nothing else on stdout)",
+    )
+    parser.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="send requests without streaming (for servers that cannot stream); also stream = false",
+    )
     parser.add_argument("--provider", choices=PROVIDERS, help="provider profile (default: the first with a key set)")
     parser.add_argument("--model", help="model name (default: the provider's default model)")
     parser.add_argument("--base-url", metavar="URL", help="API endpoint (required for --provider custom)")
@@ -86,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=whole_number(0), metavar="N", help="output token limit per model call")
     parser.add_argument("--max-iterations", type=whole_number(0), metavar="N", help="model calls per turn at most")
     parser.add_argument("--max-retries", type=whole_number(0), metavar="N", help="retries after a failed model call")
+    parser.add_argument(
+        "--max-continuations",
+        type=whole_number(0),
+        metavar="N",
+        help="continuations of a reply cut by its length limit (default 3; 0: none)",
+    )
     parser.add_argument(
         "--stale-timeout",
         type=_seconds,
@@ -180,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.json and _interactive(args):
         return _usage_error("--json needs a prompt: pass -q TEXT or pipe it on stdin")
+    if args.json and args.stream_answer:
+        return _usage_error("--stream and --json both write to stdout; choose one")
     try:
         return _run(args)
     except UsageError as exc:
@@ -204,6 +223,9 @@ def load_cli_settings(args: argparse.Namespace, *, interactive: bool) -> Setting
         flags["approval"] = "yolo"
     if args.sandbox:
         flags["sandbox"] = True
+    if args.no_stream:
+        flags["stream"] = False
+    flags["max_continuations"] = args.max_continuations
     settings = load_settings(path, flags, required=args.config is not None)
     if not interactive and settings.approval == "ask":
         settings = settings.with_values(approval="refuse")
@@ -285,7 +307,17 @@ def _run(args: argparse.Namespace) -> int:
             approve = _chat_approver() if interactive and settings.approval == "ask" else None
             agent = build_agent(args, settings, approve=approve, stream_observer=trace)
         except ConfigError as exc:  # includes MissingKeyError and an unknown --resume id
-            return _usage_error(_with_local_server_help(exc, args))
+            servers = _local_servers_for(exc, args)
+            chosen = _offer_in_chat(servers) if interactive and servers else None
+            if chosen is None:
+                return _usage_error(_with_local_server_help(exc, servers))
+            args = argparse.Namespace(**{**vars(args), "provider": "custom", "base_url": chosen[0], "model": chosen[1]})
+            try:
+                settings = load_cli_settings(args, interactive=interactive)
+                approve = _chat_approver() if settings.approval == "ask" else None
+                agent = build_agent(args, settings, approve=approve, stream_observer=trace)
+            except ConfigError as again:
+                return _usage_error(str(again))
         with agent:
             if interactive:
                 from agent.cli.repl import run_repl
@@ -299,7 +331,9 @@ def _run(args: argparse.Namespace) -> int:
                 _say_resumed(agent)
             from agent.cli.oneshot import run_single
 
-            return run_single(agent, prompt, json_mode=args.json, out=sys.stdout, err=sys.stderr)
+            return run_single(
+                agent, prompt, json_mode=args.json, out=sys.stdout, err=sys.stderr, stream=args.stream_answer
+            )
     finally:
         if trace is not None:
             trace.close()
@@ -310,17 +344,41 @@ def _say_resumed(agent: AIAgent) -> None:
     print(f"↺ continuing session {agent.session_id} ({count} earlier messages)", file=sys.stderr, flush=True)
 
 
-def _with_local_server_help(exc: Exception, args: argparse.Namespace) -> str:
-    """No key anywhere: look for a local OpenAI-compatible server to offer instead."""
+def _local_servers_for(exc: Exception, args: argparse.Namespace) -> list[Any] | None:
+    """No key anywhere: the local OpenAI-compatible servers to offer instead (None when
+    a key or an endpoint was configured, so the error is about that)."""
     from agent.errors import MissingKeyError
 
     if not isinstance(exc, MissingKeyError):
-        return str(exc)
-    from agent.cli.local_servers import missing_key_help, no_key_configured
+        return None
+    from agent.cli.local_servers import find_servers, no_key_configured
 
     if not no_key_configured(base_url=args.base_url, api_key=args.api_key):
+        return None
+    return find_servers()
+
+
+def _offer_in_chat(servers: list[Any]) -> tuple[str, str] | None:
+    """Ask on the terminal whether to use a server found; (base_url, model) or None."""
+    from agent.cli.local_servers import offer_local_server
+    from agent.cli.safe_text import clean
+
+    def ask(question: str) -> str:
+        try:
+            return input(clean(question))
+        except EOFError:
+            return ""
+
+    return offer_local_server(servers, ask, lambda line: print(clean(line), file=sys.stderr))
+
+
+def _with_local_server_help(exc: Exception, servers: list[Any] | None) -> str:
+    if servers is None:
         return str(exc)
-    return f"{exc}\n{missing_key_help()}"
+    from agent.cli.local_servers import no_key_message
+    from agent.cli.safe_text import clean
+
+    return f"{exc}\n{clean(no_key_message(servers))}"  # model ids come from whatever answered
 
 
 def _usage_error(message: str) -> int:

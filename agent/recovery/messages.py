@@ -12,6 +12,17 @@ if TYPE_CHECKING:
     from agent.providers.base import Provider
 
 _TIMES = {1: "once", 2: "twice", 3: "three times"}
+# The re-read without streaming (agent/call.py), by why it was needed.
+UNSTREAMED_RETRY = {
+    "refused": "the server cannot stream this request; sending it without streaming, "
+    "and every request after it in this session (--no-stream does the same)",
+    "empty": "the local server's stream ended with nothing in it; asking again without streaming "
+    "to read the server's own error",
+}
+STREAMING_KEPT_OFF = (
+    "the server answered that request without streaming; streaming stays off for this session "
+    "(start with --no-stream, or stream = false in the config, to skip the failed attempt)"
+)
 
 
 def _times(n: int) -> str:
@@ -51,10 +62,11 @@ def call_failure_message(result: CallResult, provider: Provider, stale_after: fl
             "or a longer --stale-timeout."
         )
     elif failure == "transient":
-        what = f"the connection to {where} failed {_times(result.attempts)}; last: {describe(facts)}."
+        what = f"the connection to {where} failed {_times(result.failed_attempts)}; last: {describe(facts)}."
         todo = "Check your network, then say 'continue'; or use a fallback model (--fallback PROVIDER:MODEL)."
     elif failure == "overloaded":
-        what = f"{where} is overloaded or rate-limited after {result.attempts} attempts ({describe(facts)})."
+        tries = result.failed_attempts
+        what = f"{where} is overloaded or rate-limited after {tries} failed attempts ({describe(facts)})."
         todo = "Wait a little and say 'continue', or use a fallback model (--fallback PROVIDER:MODEL)."
     elif failure == "auth":
         key = getattr(getattr(provider, "profile", None), "key_env", None)
@@ -72,7 +84,17 @@ def call_failure_message(result: CallResult, provider: Provider, stale_after: fl
     else:
         what = f"{where} refused the request ({describe(facts)})."
         todo = "This is not retried automatically; if it persists, report it with --trace-stream output."
+    if provider.is_local and failure not in ("auth", "model_not_found"):
+        todo = f"{todo} {_local_hint(result, provider)}"
     return f"{what} {_kept(result)} {todo}"
+
+
+def _local_hint(result: CallResult, provider: Provider) -> str:
+    """A server on this machine has its own log, and its context is often small."""
+    size = f"about {result.prompt_estimate:,} tokens by stayline's estimate" if result.prompt_estimate else "its size"
+    reported = getattr(provider, "server_context_window", None)  # what the server said, if it did
+    window = f"; the server reports a context of {reported:,} tokens" if isinstance(reported, int) else ""
+    return f"Look at the server's log for its side of it, and at the prompt size ({size}{window})."
 
 
 def cut_tool_call_message(result: CallResult, max_tokens: int | None) -> str:

@@ -36,6 +36,19 @@ _CONTEXT_PHRASES = (
     "maximum context",
 )
 _POLICY_PHRASES = ("content policy", "content_policy", "safety system", "flagged")
+# A validator's refusal of the request body, whatever the status: llama-cpp-python
+# sends pydantic's "N validation errors for ..." as a 500. Retrying cannot help.
+_REQUEST_REFUSED_PHRASES = ("validation error for", "validation errors for")
+# Servers that cannot stream a request say so (llama-cpp-python's function-calling
+# formats: "Automatic streaming tool choice is not supported"); the same request
+# without streaming works.
+_STREAMING_REFUSED_PHRASES = (
+    "streaming tool choice is not supported",
+    "streaming is not supported",
+    "stream is not supported",
+    "does not support streaming",
+    "streaming not supported",
+)
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
 STALE_BREAKER = 3
@@ -77,6 +90,8 @@ def classify(facts: ErrorFacts) -> FailureClass:
         return "context_length"
     if any(p in message for p in _POLICY_PHRASES):
         return "content_policy"
+    if any(p in message for p in (*_REQUEST_REFUSED_PHRASES, *_STREAMING_REFUSED_PHRASES)):
+        return "bad_request"
     status = facts.status
     if status in (401, 403) or facts.error_type in ("authentication_error", "permission_error"):
         return "auth"
@@ -89,6 +104,20 @@ def classify(facts: ErrorFacts) -> FailureClass:
     if status is not None and 400 <= status < 500:
         return "bad_request"
     return "other"
+
+
+def unstreamed_retry(facts: ErrorFacts, *, streaming: bool, local: bool) -> Literal["refused", "empty"] | None:
+    """Why to send a failed streamed request again without streaming, or None.
+    "refused": the server said it cannot stream it. "empty": a server on this machine
+    ended a 200 stream with nothing in it; it gives its own error (a prompt over its
+    context, say) only to a request that does not stream."""
+    if not streaming:
+        return None
+    if any(p in facts.message.lower() for p in _STREAMING_REFUSED_PHRASES):
+        return "refused"
+    if local and facts.kind == "incomplete_stream" and not facts.output_emitted:
+        return "empty"
+    return None
 
 
 def decide(
