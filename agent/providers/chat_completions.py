@@ -21,7 +21,7 @@ from agent.providers.base import (
 )
 from agent.providers.caching import mark_chat
 from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
-from agent.providers.server_errors import one_line_server_error
+from agent.providers.server_errors import fitting_output, one_line_server_error
 from agent.providers.server_info import window_in_error
 from agent.providers.sse import iter_sse, json_object
 from agent.streaming.accumulator import parse_arguments
@@ -135,6 +135,7 @@ class ChatCompletionsProvider(ProviderBase):
                 exc.status_code,
                 retry_after_seconds(exc.response.headers),
                 error_type,
+                fitting_max_tokens=fitting_output(text),
             )
         if isinstance(exc, StreamErrorEvent):  # an error chunk inside a 200 stream
             status = exc.code if isinstance(exc.code, int) else _int_or_none(exc.code)

@@ -46,3 +46,25 @@ def _validation_summary(message: str, header: re.Match[str]) -> str | None:
     count, model = header.group(1), header.group(2)
     noun = "validation error" if count == "1" else "validation errors"
     return f"{count} {noun} for {model}; the field refused: {field}: {text}{sent}"
+
+
+# vLLM: "... maximum context length is 32768 tokens and your request has 30888 input
+# tokens (2048 > 32768 - 30888)"; older vLLM and llama-cpp-python: "... maximum context
+# length is 2048 tokens. However, you requested 2200 tokens (2100 in the messages, 100
+# in the completion)".
+_ROOM = (
+    re.compile(r"maximum context length is (\d+) tokens and your request has (\d+) input tokens"),
+    re.compile(r"maximum context length is (\d+) tokens\. However, you requested \d+ tokens \((\d+) in the messages"),
+)
+_MIN_ROOM = 16
+
+
+def fitting_output(message: str) -> int | None:
+    """The max_tokens that would fit, from a server's "prompt + max_tokens > context"
+    error; None when it names no counts or the prompt alone does not fit."""
+    for pattern in _ROOM:
+        match = pattern.search(message)
+        if match is not None:
+            room = int(match.group(1)) - int(match.group(2))
+            return room if room >= _MIN_ROOM else None
+    return None

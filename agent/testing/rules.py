@@ -17,31 +17,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agent.testing import local_rules as local
 from agent.testing import validation as v
+from agent.testing.local_servers import ServerSettings
+from agent.testing.refusal import Refusal
 from agent.testing.script import Flavour
 
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A 400 the simulator answers with; ``code``/``param`` fill OpenAI's error fields.
-    ``upstream`` marks an Anthropic rule reached through OpenRouter, which wraps the
-    upstream's own error JSON in its "Provider returned error"."""
-
-    message: str
-    code: str | None = None
-    param: str | None = None
-    upstream: bool = False
+__all__ = ["RULES", "Refusal", "Rule", "check_request", "refuses_prefill"]
 
 
-Check = Callable[[dict[str, Any]], "Refusal | str | None"]
+Check = Callable[..., "Refusal | str | None"]
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """One refusal of a real API. ``check(body)`` returns what it says, or None;
+    ``with_server``: the check also takes the local server's ``ServerSettings``."""
+
     name: str
     flavours: frozenset[Flavour]
     mirrors: str  # the documented behaviour, and where it is documented
     check: Check
+    with_server: bool = False
 
 
 # -- model facts (from Anthropic's docs, independent of agent/models.py) ------------------
@@ -112,6 +109,10 @@ _ANTHROPIC: frozenset[Flavour] = frozenset({"anthropic"})
 _OPENAI: frozenset[Flavour] = frozenset({"openai"})
 _CHAT: frozenset[Flavour] = frozenset({"openai", "openrouter"})
 _OPENROUTER: frozenset[Flavour] = frozenset({"openrouter"})
+_LLAMACPP_PYTHON: frozenset[Flavour] = frozenset({"llamacpp-python"})
+_LLAMA_SERVER: frozenset[Flavour] = frozenset({"llama-server"})
+_VLLM: frozenset[Flavour] = frozenset({"vllm"})
+_LLAMACPP_PY_SRC = "abetlen/llama-cpp-python llama_cpp/server"
 _MESSAGES_DOCS = "Anthropic Messages API reference (POST /v1/messages), request validation"
 
 RULES: tuple[Rule, ...] = (
@@ -187,15 +188,57 @@ RULES: tuple[Rule, ...] = (
         "(oguzbilgic/kern-ai#317 recovered the upstream text from it)",
         _openrouter_cache_control_limit,
     ),
+    # -- local servers (each under its own base path; see local_servers.py) --
+    Rule(
+        "null_content",
+        _LLAMACPP_PYTHON,
+        f"{_LLAMACPP_PY_SRC}: ChatCompletionRequestAssistantMessage.content is NotRequired[str]; the route's "
+        "handler turns the pydantic error into a 500 'N validation errors for CreateChatCompletionRequest' "
+        "(seen from 0.3.36 by hand)",
+        local.null_content,
+    ),
+    Rule(
+        "missing_content",
+        _LLAMACPP_PYTHON,
+        f"{_LLAMACPP_PY_SRC}: llama_chat_format._map_roles reads message['content']; a message without the "
+        "key is a KeyError, answered as a 500 whose message is \"'content'\"",
+        local.missing_content,
+    ),
+    Rule(
+        "llamacpp_python_context",
+        _LLAMACPP_PYTHON,
+        f"{_LLAMACPP_PY_SRC}: a prompt of n_ctx tokens or more raises 'Requested tokens (P) exceed context window "
+        "of N', answered as a 400 context_length_exceeded unstreamed; streamed, it is raised after the 200 started "
+        "and the client gets nothing (max_tokens over the room left is cut down silently)",
+        local.llamacpp_python_context,
+        with_server=True,
+    ),
+    Rule(
+        "llama_server_context",
+        _LLAMA_SERVER,
+        "ggml-org/llama.cpp tools/server: a task of n_ctx tokens or more is a 400 exceed_context_size_error with "
+        "n_prompt_tokens and n_ctx; streamed too (the first result's error is sent as the HTTP response)",
+        local.llama_server_context,
+        with_server=True,
+    ),
+    Rule(
+        "vllm_context",
+        _VLLM,
+        "vllm-project/vllm entrypoints/openai: a prompt over max_model_len, or prompt + max_tokens over it, is a 400 "
+        "BadRequestError, streamed or not (validated before the stream starts)",
+        local.vllm_context,
+        with_server=True,
+    ),
 )
 
 
-def check_request(flavour: Flavour, body: dict[str, Any]) -> Refusal | None:
-    """The first refusal the real API would give this body, or None."""
+def check_request(flavour: Flavour, body: dict[str, Any], server: ServerSettings | None = None) -> Refusal | None:
+    """The first refusal the real API would give this body, or None. ``server``: how a
+    local server was started (for the rules that depend on it)."""
     for rule in RULES:
-        if flavour not in rule.flavours:
+        if flavour not in rule.flavours or (rule.with_server and server is None):
             continue
-        found = rule.check(body)
+        found = rule.check(body, server) if rule.with_server else rule.check(body)
         if found is not None:
             return found if isinstance(found, Refusal) else Refusal(found)
     return None

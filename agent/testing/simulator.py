@@ -12,12 +12,15 @@ from contextlib import suppress
 from types import TracebackType
 from typing import Any, Literal
 
+from agent.testing import local_servers as local
 from agent.testing.connection import ConnState
+from agent.testing.local_servers import ServerSettings
 from agent.testing.prompt_cache import Clock, PromptCache, PromptUsage
 from agent.testing.script import (
     ConnectionRecord,
     Flavour,
     HttpError,
+    LocalFlavour,
     Outcome,
     RawSSE,
     RecordedRequest,
@@ -48,6 +51,7 @@ class ProviderSimulator:
     def __init__(self, host: str = "127.0.0.1", *, clock: Clock = time.monotonic) -> None:
         self.stopping = threading.Event()
         self.prompt_cache = PromptCache(clock)
+        self._servers: dict[LocalFlavour, ServerSettings] = dict(local.DEFAULT_SETTINGS)
         self._lock = threading.Condition(threading.RLock())
         self._queue: deque[ScriptItem] = deque()
         self._behaviour: Callable[[RecordedRequest], Outcome] | None = None
@@ -62,6 +66,7 @@ class ProviderSimulator:
         self.openai_base_url = self.base_url + "/v1"
         self.openrouter_base_url = self.base_url + "/api/v1"
         self.anthropic_gateway_url = self.base_url + "/anthropic"
+        # The local servers it plays, each under its own path: local_url("vllm").
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.01},
@@ -233,8 +238,28 @@ class ProviderSimulator:
             return request
 
     def prompt_usage(self, request: RecordedRequest) -> PromptUsage:
-        """How the API would bill the request's prompt (the cache remembers it)."""
+        """How the API would bill the request's prompt (the cache remembers it); a
+        local server counts the whole prompt, cached or not."""
+        if local.is_local(request.flavour):
+            return PromptUsage(local.prompt_tokens(request.body))
         return self.prompt_cache.usage(request)
+
+    # --- local servers -------------------------------------------------------------------
+
+    def local_url(self, flavour: LocalFlavour) -> str:
+        """The base URL (…/v1) of a local server the simulator plays: "llamacpp-python",
+        "llama-server", "vllm" or "ollama"."""
+        return f"{self.base_url}{local.PATHS[flavour]}/v1"
+
+    def configure_server(self, flavour: LocalFlavour, **settings: Any) -> ServerSettings:
+        """Start a local server differently: ``models=("a", "b")``, ``context_size=2048``."""
+        with self._lock:
+            self._servers[flavour] = local.with_settings(self._servers[flavour], **settings)
+            return self._servers[flavour]
+
+    def server_settings(self, flavour: LocalFlavour) -> ServerSettings:
+        with self._lock:
+            return self._servers[flavour]
 
     def next_outcome(self, request: RecordedRequest) -> Outcome:
         with self._lock:
