@@ -153,6 +153,7 @@ class CallState:
             failed_attempts=self.failed,
             repeated_chars=self.repeated_chars,
             waste=self.waste(),
+            prompt_estimate=estimate_request_tokens(self.base) if status == "failed" else 0,
             **extra,
         )
 

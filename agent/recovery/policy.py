@@ -49,6 +49,9 @@ _STREAMING_REFUSED_PHRASES = (
     "does not support streaming",
     "streaming not supported",
 )
+# A body cut off before its end, as the HTTP client words it: llama-cpp-python's server
+# raises inside its event publisher once the 200 has started, and the connection just ends.
+_BODY_CUT_PHRASES = ("incomplete chunked read", "without sending complete message body")
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
 STALE_BREAKER = 3
@@ -115,9 +118,10 @@ def unstreamed_retry(facts: ErrorFacts, *, streaming: bool, local: bool) -> Lite
         return None
     if any(p in facts.message.lower() for p in _STREAMING_REFUSED_PHRASES):
         return "refused"
-    if local and facts.kind == "incomplete_stream" and not facts.output_emitted:
-        return "empty"
-    return None
+    if not local or facts.output_emitted:
+        return None
+    cut = facts.kind == "transport" and any(p in facts.message.lower() for p in _BODY_CUT_PHRASES)
+    return "empty" if facts.kind == "incomplete_stream" or cut else None
 
 
 def decide(

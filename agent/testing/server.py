@@ -165,6 +165,7 @@ class SimHandler(BaseHTTPRequestHandler):
         if isinstance(outcome, Reply):
             adapted = local.adapt(flavour, body, outcome)
             if isinstance(adapted, local.FailedStream):
+                self.hooks.put_back(outcome)  # its choice was made at temperature 0: a retry makes it again
                 self._stream(wire, {}, [Abort("disconnect")])
                 return
             outcome = adapted

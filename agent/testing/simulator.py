@@ -261,6 +261,11 @@ class ProviderSimulator:
         with self._lock:
             return self._servers[flavour]
 
+    def put_back(self, outcome: Outcome) -> None:
+        """The next request takes ``outcome`` again (a server that lost it will remake it)."""
+        with self._lock:
+            self._queue.appendleft(outcome)
+
     def next_outcome(self, request: RecordedRequest) -> Outcome:
         with self._lock:
             item: ScriptItem | None = self._queue.popleft() if self._queue else self._behaviour
