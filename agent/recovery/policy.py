@@ -9,6 +9,7 @@ through to a fallback provider).
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -37,8 +38,9 @@ _CONTEXT_PHRASES = (
 )
 _POLICY_PHRASES = ("content policy", "content_policy", "safety system", "flagged")
 # A validator's refusal of the request body, whatever the status: llama-cpp-python
-# sends pydantic's "N validation errors for ..." as a 500. Retrying cannot help.
-_REQUEST_REFUSED_PHRASES = ("validation error for", "validation errors for")
+# sends FastAPI's "7 validation errors:" dump as a 500 (pydantic itself says "N
+# validation errors for MODEL"). Retrying cannot help.
+_REQUEST_REFUSED = re.compile(r"\b\d+ validation errors?\b")
 # Servers that cannot stream a request say so (llama-cpp-python's function-calling
 # formats: "Automatic streaming tool choice is not supported"); the same request
 # without streaming works.
@@ -49,9 +51,6 @@ _STREAMING_REFUSED_PHRASES = (
     "does not support streaming",
     "streaming not supported",
 )
-# A body cut off before its end, as the HTTP client words it: llama-cpp-python's server
-# raises inside its event publisher once the 200 has started, and the connection just ends.
-_BODY_CUT_PHRASES = ("incomplete chunked read", "without sending complete message body")
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
 STALE_BREAKER = 3
@@ -93,7 +92,7 @@ def classify(facts: ErrorFacts) -> FailureClass:
         return "context_length"
     if any(p in message for p in _POLICY_PHRASES):
         return "content_policy"
-    if any(p in message for p in (*_REQUEST_REFUSED_PHRASES, *_STREAMING_REFUSED_PHRASES)):
+    if _REQUEST_REFUSED.search(message) or any(p in message for p in _STREAMING_REFUSED_PHRASES):
         return "bad_request"
     status = facts.status
     if status in (401, 403) or facts.error_type in ("authentication_error", "permission_error"):
@@ -118,10 +117,9 @@ def unstreamed_retry(facts: ErrorFacts, *, streaming: bool, local: bool) -> Lite
         return None
     if any(p in facts.message.lower() for p in _STREAMING_REFUSED_PHRASES):
         return "refused"
-    if not local or facts.output_emitted:
-        return None
-    cut = facts.kind == "transport" and any(p in facts.message.lower() for p in _BODY_CUT_PHRASES)
-    return "empty" if facts.kind == "incomplete_stream" or cut else None
+    if local and facts.kind == "incomplete_stream" and not facts.output_emitted:
+        return "empty"
+    return None
 
 
 def decide(

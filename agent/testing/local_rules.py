@@ -13,13 +13,12 @@ from agent.testing.refusal import Refusal
 
 # The members of llama-cpp-python's message union, in its order, with what each needs.
 _MEMBERS = (
-    ("ChatCompletionRequestSystemMessage", "system"),
-    ("ChatCompletionRequestUserMessage", "user"),
-    ("ChatCompletionRequestAssistantMessage", "assistant"),
-    ("ChatCompletionRequestToolMessage", "tool"),
-    ("ChatCompletionRequestFunctionMessage", "function"),
+    ("ChatCompletionRequestSystemMessage", "system", ()),
+    ("ChatCompletionRequestUserMessage", "user", ()),
+    ("ChatCompletionRequestAssistantMessage", "assistant", ()),
+    ("ChatCompletionRequestToolMessage", "tool", ("tool_call_id",)),
+    ("ChatCompletionRequestFunctionMessage", "function", ("name",)),
 )
-_DOCS = "    For further information visit https://errors.pydantic.dev/2.12/v"
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -27,26 +26,31 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 
 
-def _pydantic_dump(index: int, message: dict[str, Any]) -> str:
-    """pydantic's report for a message whose content is null: every union member that
-    the role does not match, and the string check of the member that it does."""
-    lines: list[str] = []
-    for member, role in _MEMBERS:
-        where = f"messages.{index}.{member}"
-        if role != message.get("role"):
-            lines += [f"{where}.role", f"  Input should be '{role}' [type=literal_error, "
-                      f"input_value={message.get('role')!r}, input_type=str]", f"{_DOCS}/literal_error"]
-        elif role != "tool":
-            lines += [f"{where}.content", "  Input should be a valid string [type=string_type, "
-                      "input_value=None, input_type=NoneType]", f"{_DOCS}/string_type"]
-    count = len(lines) // 3
-    return f"{count} validation errors for CreateChatCompletionRequest\n" + "\n".join(lines)
+def _validation_dump(index: int, message: dict[str, Any]) -> str:
+    """FastAPI's report (as llama-cpp-python 0.3.36 sends it) for a message whose content
+    is null: for each union member, the role it wanted, or the string it wanted, and the
+    fields it misses; then the line of the route that raised."""
+    role = message.get("role")
+    errors: list[dict[str, Any]] = []
+    for member, wanted, required in _MEMBERS:
+        loc = ("body", "messages", index, member)
+        if wanted != role:
+            errors.append({"type": "literal_error", "loc": (*loc, "role"), "msg": f"Input should be '{wanted}'",
+                           "input": role, "ctx": {"expected": f"'{wanted}'"}})  # fmt: skip
+        else:
+            errors.append({"type": "string_type", "loc": (*loc, "content"), "msg": "Input should be a valid string",
+                           "input": None})  # fmt: skip
+        errors += [{"type": "missing", "loc": (*loc, name), "msg": "Field required", "input": message}
+                   for name in required if name not in message]  # fmt: skip
+    lines = "\n".join(f"  {error!r}" for error in errors)
+    trace = '  File "llama_cpp/server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions'
+    return f"{len(errors)} validation errors:\n{lines}\n\n{trace}"
 
 
 def null_content(body: dict[str, Any]) -> Refusal | None:
     for index, message in enumerate(_messages(body)):
         if "content" in message and message["content"] is None and message.get("role") != "tool":
-            return Refusal(_pydantic_dump(index, message), status=500, error_type="internal_server_error")
+            return Refusal(_validation_dump(index, message), status=500, error_type="internal_server_error")
     return None
 
 

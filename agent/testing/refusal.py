@@ -17,8 +17,8 @@ class Refusal:
     ``code``/``param`` fill OpenAI's error fields, ``error_type`` the type, ``extra``
     more fields of the error object. ``upstream`` marks an Anthropic rule reached
     through OpenRouter, which wraps the upstream's own error JSON in its "Provider
-    returned error". ``streamed_empty``: a streamed request gets a 200 that breaks with
-    nothing in it instead (the error is only in the server's log)."""
+    returned error". ``streamed_empty``: a streamed request gets a 200 whose body ends
+    with nothing in it instead (the error is only in the server's log)."""
 
     message: str
     code: str | None = None

@@ -157,7 +157,7 @@ class SimHandler(BaseHTTPRequestHandler):
         )
         if refusal is not None:
             if refusal.streamed_empty and body.get("stream") is True:
-                self._stream(wire, {}, [Abort("disconnect")])
+                self._stream(wire, {}, [End()])
             else:
                 self._send_error(wire, flavour, refusal_error(wire, flavour, refusal))
             return
@@ -166,7 +166,7 @@ class SimHandler(BaseHTTPRequestHandler):
             adapted = local.adapt(flavour, body, outcome)
             if isinstance(adapted, local.FailedStream):
                 self.hooks.put_back(outcome)  # its choice was made at temperature 0: a retry makes it again
-                self._stream(wire, {}, [Abort("disconnect")])
+                self._stream(wire, {}, [End()])
                 return
             outcome = adapted
         if isinstance(outcome, HttpError):
