@@ -27,6 +27,7 @@ from agent.testing.script import Flavour, HttpError, LocalFlavour, Reply, ToolCa
 
 PATHS: dict[LocalFlavour, str] = {flavour: "/" + flavour for flavour in get_args(LocalFlavour)}
 CHARS_PER_TOKEN = 4
+ROOT_MODEL = "gpt-4o"  # what the root's /v1/models lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,9 @@ def info_answer(
     chat completion, or None when the path is not a local server's."""
     found = split_path(path)
     if found is None:
+        if method == "GET" and path.rstrip("/") == "/v1/models":  # the plain OpenAI flavour at the root
+            card = {"id": ROOT_MODEL, "object": "model", "created": int(time.time()), "owned_by": "system"}
+            return 200, {"object": "list", "data": [card]}
         return None
     flavour, subpath = found
     try:

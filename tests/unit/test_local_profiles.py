@@ -1,0 +1,66 @@
+"""Request shapes and limits decided once, in the provider profile, for local servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.messages import Message, ToolCallPart, ToolResultPart, user_message
+from agent.models import ModelCatalog
+from agent.providers.chat_completions import to_wire_messages
+from agent.providers.profiles import PROFILES, resolve_profile
+from agent.providers.server_info import server_root
+
+UNKNOWN = ModelCatalog().lookup("gemma-3-270m")
+KNOWN = ModelCatalog().lookup("qwen3-coder")  # 65,536 output tokens in the catalog
+LOCAL = resolve_profile("custom", "http://127.0.0.1:8080/v1")
+REMOTE = resolve_profile("custom", "https://llm.example.com/v1")
+
+
+def history_with_a_tool_call() -> list[Message]:
+    return [
+        user_message("write it"),
+        Message("assistant", [ToolCallPart("call_1", "write_file", {"path": "a", "content": "b"})]),
+        Message("tool", [ToolResultPart("call_1", "wrote a")]),
+    ]
+
+
+@pytest.mark.parametrize(("name", "content"), [("custom", ""), ("openai", None), ("openrouter", None)])
+def test_tool_call_content_per_profile(name: str, content: str | None) -> None:
+    profile = PROFILES[name]
+    wire = to_wire_messages("", history_with_a_tool_call(), None, profile.tool_call_content)
+    assistant = next(m for m in wire if m["role"] == "assistant")
+    assert "content" in assistant and assistant["content"] == content  # never a missing key
+
+
+def test_a_local_server_gets_what_is_left_of_the_context_it_reports() -> None:
+    assert LOCAL.reads_server_limits and not REMOTE.reads_server_limits
+    # unknown model: all the room left (a margin of an eighth of a small window)
+    assert LOCAL.output_tokens(UNKNOWN, None, 1_000, 2_048) == 2_048 - 1_000 - 256
+    # a model the catalog knows keeps its own output limit below the room
+    assert LOCAL.output_tokens(KNOWN, None, 1_000, 262_144) == KNOWN.max_output_tokens
+    # the window unknown (llama-cpp-python says nothing): no limit, the server's default is the rest
+    assert LOCAL.output_tokens(UNKNOWN, None, 1_000, None) is None
+    # no room: no limit either, so the server reports the overflow in its own words
+    assert LOCAL.output_tokens(UNKNOWN, None, 2_040, 2_048) is None
+    assert LOCAL.output_tokens(UNKNOWN, 500, 1_000, 2_048) == 500  # the user's value wins
+    assert REMOTE.output_tokens(UNKNOWN, None, 1_000, 2_048) is None  # a remote server decides itself
+
+
+def test_which_length_cuts_are_a_full_context() -> None:
+    assert LOCAL.cut_means_full_context(UNKNOWN, None, None)  # no limit sent: only the context stops it
+    assert LOCAL.cut_means_full_context(UNKNOWN, None, 792)  # the room left was the limit
+    assert LOCAL.cut_means_full_context(KNOWN, None, 1_000)  # below the model's own limit: the room was
+    assert not LOCAL.cut_means_full_context(KNOWN, None, KNOWN.max_output_tokens)  # its output limit: continue
+    assert not LOCAL.cut_means_full_context(UNKNOWN, 500, 500)  # the user's limit: continue
+    assert not REMOTE.cut_means_full_context(UNKNOWN, None, None)
+
+
+def test_tool_choice_can_be_turned_off_per_provider() -> None:
+    assert LOCAL.sends_tool_choice
+    assert not LOCAL.with_overrides(tool_choice=False).sends_tool_choice
+
+
+def test_server_root() -> None:
+    assert server_root("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080"
+    assert server_root("http://127.0.0.1:8080/v1/") == "http://127.0.0.1:8080"
+    assert server_root("http://host:1/ollama/v1") == "http://host:1/ollama"
