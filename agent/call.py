@@ -294,7 +294,8 @@ def _on_failure(
                 error_message=None if guide else verdict.text,
                 guidance=verdict.text if guide else None,
             )
-    why = unstreamed_retry(facts, streaming=state.base.stream, local=state.provider.is_local)
+    nothing = not snapshot.parts and not outcome.repeated_chars  # no text, not even a repeat
+    why = unstreamed_retry(facts, streaming=state.base.stream, local=state.provider.is_local, nothing_received=nothing)
     if why is not None and state.unstreamed is None:  # once: the server's own answer decides
         state.base, state.unstreamed = replace(state.base, stream=False), why
         health.streaming_refused = health.streaming_refused or why == "refused"

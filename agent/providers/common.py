@@ -178,8 +178,10 @@ class ProviderBase:
 
         if isinstance(exc, StaleStreamError):
             return ErrorFacts("stale", str(exc))
-        if isinstance(exc, IncompleteStreamError | MalformedStreamError):
+        if isinstance(exc, IncompleteStreamError):
             return ErrorFacts("incomplete_stream", str(exc))
+        if isinstance(exc, MalformedStreamError):
+            return ErrorFacts("malformed_stream", str(exc))
         if isinstance(exc, httpx2.TimeoutException):
             return ErrorFacts("timeout", f"{type(exc).__name__}: {exc}")
         if isinstance(exc, httpx2.TransportError):

@@ -63,6 +63,10 @@ class ProviderProfile:
     # without it (llama-cpp-python's function-calling formats). False for a server that
     # refuses the field (``[providers.NAME] tool_choice = false``).
     sends_tool_choice: bool = True
+    # A local endpoint of this profile is a model server whose own context size decides
+    # the window and max_tokens (the custom profile; a named provider pointed at a local
+    # gateway keeps its own rules).
+    server_limits: bool = False
 
     @property
     def is_local(self) -> bool:
@@ -71,7 +75,7 @@ class ProviderProfile:
     @property
     def reads_server_limits(self) -> bool:
         """A local chat server: its own context size decides the window and max_tokens."""
-        return self.is_local and self.wire == "chat_completions"
+        return self.server_limits and self.is_local and self.wire == "chat_completions"
 
     def with_overrides(
         self,
@@ -180,7 +184,14 @@ PROFILES: dict[str, ProviderProfile] = {
     # An unknown server may refuse fields it does not know: no cache key unless the
     # config file asks; Claude models (a gateway to Anthropic) get breakpoints.
     "custom": ProviderProfile(
-        "custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False, cache_breakpoints="claude"
+        "custom",
+        "chat_completions",
+        None,
+        "STAYLINE_API_KEY",
+        None,
+        key_required=False,
+        cache_breakpoints="claude",
+        server_limits=True,
     ),
 }
 

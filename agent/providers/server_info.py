@@ -8,7 +8,8 @@ Each fact comes from an endpoint the server documents:
   "organization_owner" LM Studio, "me" llama-cpp-python); vLLM adds ``max_model_len``;
 - llama.cpp's llama-server: ``GET /props`` -> ``default_generation_settings.n_ctx``
   (the context of one slot, which is what one request gets);
-- Ollama: ``GET /api/ps`` -> ``context_length`` of the loaded model, else ``POST
+- Ollama (owner "library", or another namespace on its port 11434): ``GET /api/ps``
+  -> ``context_length`` of the loaded model, else ``POST
   /api/show`` -> the ``num_ctx`` parameter, else ``model_info["<arch>.context_length"]``;
 - LM Studio: ``GET /api/v0/models/ID`` -> ``loaded_context_length``, else
   ``max_context_length``.
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, urlparse, urlunparse
 
 PROBE_TIMEOUT = 2.0
+OLLAMA_PORT = 11434
 _MAX_BODY = 2_000_000
 _NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
 # "This model's maximum context length is 2048 tokens" (llama-cpp-python, vLLM, OpenAI);
@@ -68,9 +70,7 @@ def server_root(base_url: str) -> str:
     return urlunparse(parsed._replace(path=path, params="", query="", fragment=""))
 
 
-def _request_json(
-    url: str, api_key: str | None, timeout: float, payload: Mapping[str, Any] | None = None
-) -> Any:
+def _request_json(url: str, api_key: str | None, timeout: float, payload: Mapping[str, Any] | None = None) -> Any:
     import urllib.request
 
     headers = {"Accept": "application/json"}
@@ -150,9 +150,7 @@ def _lm_studio_window(root: str, api_key: str | None, model: str, timeout: float
     return _positive(entry.get("loaded_context_length")) or _positive(entry.get("max_context_length"))
 
 
-def read_context_window(
-    base_url: str, api_key: str | None, model: str, timeout: float = PROBE_TIMEOUT
-) -> int | None:
+def read_context_window(base_url: str, api_key: str | None, model: str, timeout: float = PROBE_TIMEOUT) -> int | None:
     """The context size the server at ``base_url`` runs ``model`` with, or None when it
     does not say. Never raises."""
     try:
@@ -163,15 +161,17 @@ def read_context_window(
     window = _positive(entry.get("max_model_len"))  # vLLM
     if window:
         return window
+    # Only the server the owner names is asked further: a stranger gets no probes of
+    # other servers' endpoints. llama-cpp-python ("me") has none; its overflow error names it.
     owner = str(entry.get("owned_by") or "")
     root = server_root(base_url)
-    if owner == "me":  # llama-cpp-python: no endpoint tells; its overflow error will
-        return None
-    if owner == "organization_owner":
-        return _lm_studio_window(root, api_key, model, timeout)
     if owner == "llamacpp":
         return _llama_server_window(root, api_key, timeout)
-    return _llama_server_window(root, api_key, timeout) or _ollama_window(root, api_key, model, timeout)
+    if owner == "organization_owner":
+        return _lm_studio_window(root, api_key, model, timeout)
+    if owner == "library" or urlparse(base_url).port == OLLAMA_PORT:  # Ollama names other owners by namespace
+        return _ollama_window(root, api_key, model, timeout)
+    return None
 
 
 def window_in_error(message: str) -> int | None:

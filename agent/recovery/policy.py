@@ -83,7 +83,7 @@ def is_connection_message(message: str) -> bool:
 
 def classify(facts: ErrorFacts) -> FailureClass:
     """What kind of failure this is, independent of the attempt count."""
-    if facts.kind in ("transport", "timeout", "stale", "incomplete_stream"):
+    if facts.kind in ("transport", "timeout", "stale", "incomplete_stream", "malformed_stream"):
         return "transient"
     message = facts.message.lower()
     if facts.kind == "sse_error" and is_connection_message(message):
@@ -108,7 +108,9 @@ def classify(facts: ErrorFacts) -> FailureClass:
     return "other"
 
 
-def unstreamed_retry(facts: ErrorFacts, *, streaming: bool, local: bool) -> Literal["refused", "empty"] | None:
+def unstreamed_retry(
+    facts: ErrorFacts, *, streaming: bool, local: bool, nothing_received: bool
+) -> Literal["refused", "empty"] | None:
     """Why to send a failed streamed request again without streaming, or None.
     "refused": the server said it cannot stream it. "empty": a server on this machine
     ended a 200 stream with nothing in it; it gives its own error (a prompt over its
@@ -117,7 +119,7 @@ def unstreamed_retry(facts: ErrorFacts, *, streaming: bool, local: bool) -> Lite
         return None
     if any(p in facts.message.lower() for p in _STREAMING_REFUSED_PHRASES):
         return "refused"
-    if local and facts.kind == "incomplete_stream" and not facts.output_emitted:
+    if local and nothing_received and facts.kind == "incomplete_stream":
         return "empty"
     return None
 
@@ -156,6 +158,6 @@ def describe(facts: ErrorFacts) -> str:
     if facts.kind == "sse_error":
         kind = facts.error_type or (f"code {facts.status}" if facts.status else "error")
         return f"error event in the stream ({kind}): {facts.message}"
-    if facts.kind == "incomplete_stream":
+    if facts.kind in ("incomplete_stream", "malformed_stream"):
         return facts.message
     return f"connection problem: {facts.message}"

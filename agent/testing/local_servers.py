@@ -111,7 +111,7 @@ def info(flavour: LocalFlavour, method: str, subpath: str, body: Any, settings: 
         if name not in settings.models:
             return HttpError(404, f"model '{name}' not found", body={"error": f"model '{name}' not found"})
         return {
-            "parameters": f"num_ctx{' ' * 24}{settings.context_size}\nstop{' ' * 27}\"<|im_end|>\"",
+            "parameters": f'num_ctx{" " * 24}{settings.context_size}\nstop{" " * 27}"<|im_end|>"',
             "model_info": {"general.architecture": "qwen3", "qwen3.context_length": 40_960},
             "capabilities": ["completion", "tools"],
         }

@@ -44,7 +44,12 @@ def refusal_error(wire: Wire, flavour: Flavour, refusal: Refusal) -> HttpError:
         return HttpError(status, refusal.message, body=body)
     if local_servers.is_local(flavour):
         body = local_servers.error_body(
-            flavour, status, refusal.message, refusal.error_type, code=refusal.code, param=refusal.param,
+            flavour,
+            status,
+            refusal.message,
+            refusal.error_type,
+            code=refusal.code,
+            param=refusal.param,
             extra=refusal.extra,
         )
         return HttpError(status, refusal.message, body=body)

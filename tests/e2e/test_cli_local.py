@@ -7,11 +7,20 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from agent.testing import ProviderSimulator, Reply, Text
 from tests.e2e.test_chat_pty import ROOT, PtyChat, chat_env
-from tests.e2e.test_cli_e2e import run_cli, sim  # noqa: F401  (the fixture)
+from tests.e2e.test_cli_e2e import run_cli
+
+
+@pytest.fixture
+def sim() -> Iterator[ProviderSimulator]:
+    with ProviderSimulator() as simulator:
+        yield simulator
 
 
 def test_no_stream_sends_whole_requests_and_unknown_usage_is_null(sim: ProviderSimulator, tmp_path: Path) -> None:

@@ -162,7 +162,9 @@ def test_no_stream_setting_sends_whole_requests(sim: ProviderSimulator, local_ag
     assert "stream" not in sim.requests[-1].body
 
 
-def test_usage_a_server_does_not_send_stays_unknown(sim: ProviderSimulator, local_agent: Callable[..., AIAgent]) -> None:
+def test_usage_a_server_does_not_send_stays_unknown(
+    sim: ProviderSimulator, local_agent: Callable[..., AIAgent]
+) -> None:
     sim.script(Reply(Text("no counts from me")))
     agent = local_agent("llamacpp-python", tools=[])
     result = agent.run("hi")

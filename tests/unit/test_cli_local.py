@@ -4,6 +4,7 @@ and --stream, the new flags and config keys."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ MANY = LocalServer("Ollama", "http://127.0.0.1:11434/v1", ("qwen3:8b", "llama3.2
 BUSY = LocalServer("vLLM", "http://127.0.0.1:8000/v1", busy=True)
 
 
-def answers(*replies: str) -> tuple[list[str], list[str], object]:
+def answers(*replies: str) -> tuple[list[str], list[str], Callable[[str], str]]:
     asked: list[str] = []
     said: list[str] = []
     queue = list(replies)
@@ -34,23 +35,23 @@ def answers(*replies: str) -> tuple[list[str], list[str], object]:
 
 def test_the_chat_offers_a_server_and_uses_its_one_model() -> None:
     asked, said, ask = answers("y")
-    assert offer_local_server([ONE], ask, said.append) == ("http://127.0.0.1:8080/v1", "/models/gemma.gguf")  # type: ignore[arg-type]
+    assert offer_local_server([ONE], ask, said.append) == ("http://127.0.0.1:8080/v1", "/models/gemma.gguf")
     assert asked == ["No API key is set. Use llama.cpp at http://127.0.0.1:8080/v1 (/models/gemma.gguf)? [y/N] "]
 
 
 def test_no_means_no_and_several_models_are_a_numbered_choice() -> None:
-    asked, said, ask = answers("n")
-    assert offer_local_server([ONE], ask, said.append) is None  # type: ignore[arg-type]
-    asked, said, ask = answers("yes", "2")
-    assert offer_local_server([MANY], ask, said.append) == ("http://127.0.0.1:11434/v1", "llama3.2:3b")  # type: ignore[arg-type]
+    _, said, ask = answers("n")
+    assert offer_local_server([ONE], ask, said.append) is None
+    _, said, ask = answers("yes", "2")
+    assert offer_local_server([MANY], ask, said.append) == ("http://127.0.0.1:11434/v1", "llama3.2:3b")
     assert said == ["  1. qwen3:8b", "  2. llama3.2:3b"]
-    asked, said, ask = answers("y", "nonsense")
-    assert offer_local_server([MANY], ask, said.append) is None  # type: ignore[arg-type]
+    _, said, ask = answers("y", "nonsense")
+    assert offer_local_server([MANY], ask, said.append) is None
 
 
 def test_a_busy_server_is_reported_not_offered() -> None:
     asked, said, ask = answers("y")
-    assert offer_local_server([BUSY, ONE], ask, said.append) == ("http://127.0.0.1:8080/v1", "/models/gemma.gguf")  # type: ignore[arg-type]
+    assert offer_local_server([BUSY, ONE], ask, said.append) == ("http://127.0.0.1:8080/v1", "/models/gemma.gguf")
     assert said[0].startswith("A server on port 8000 did not answer in time")
     assert len(asked) == 1
 
@@ -113,7 +114,7 @@ def test_flags_and_config_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     settings = load_cli_settings(args, interactive=False)
     assert settings.stream is False and settings.max_continuations == 0 and args.stream_answer
     config = tmp_path / "config.toml"
-    config.write_text('stream = false\nmax_continuations = 5\n[providers.custom]\ntool_choice = false\n')
+    config.write_text("stream = false\nmax_continuations = 5\n[providers.custom]\ntool_choice = false\n")
     resolved = resolve_settings(read_config(config))
     assert resolved.stream is False and resolved.max_continuations == 5
     assert resolved.provider_overrides["custom"]["tool_choice"] is False

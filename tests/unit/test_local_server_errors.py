@@ -38,8 +38,7 @@ def test_pydantics_own_layout_is_summarised_too() -> None:
         "max_tokens\n  Input should be a valid integer [type=int_type, input_value='lots', input_type=str]\n"
     )
     assert one_line_server_error(dump) == (
-        "2 validation errors for Request; the field refused: max_tokens: Input should be a valid integer "
-        "(sent: 'lots')"
+        "2 validation errors for Request; the field refused: max_tokens: Input should be a valid integer (sent: 'lots')"
     )
 
 
@@ -78,11 +77,13 @@ def test_the_room_left_from_vllm_and_llama_cpp_python_errors() -> None:
 
 def test_when_to_ask_again_without_streaming() -> None:
     empty = ErrorFacts("incomplete_stream", "the stream ended without its terminal event")
-    assert unstreamed_retry(empty, streaming=True, local=True) == "empty"
-    assert unstreamed_retry(empty, streaming=True, local=False) is None  # a cloud drop is just a drop
-    assert unstreamed_retry(empty, streaming=False, local=True) is None
-    shown = ErrorFacts("incomplete_stream", "the stream ended without its terminal event", output_emitted=True)
-    assert unstreamed_retry(shown, streaming=True, local=True) is None  # text came: continue it instead
+    assert unstreamed_retry(empty, streaming=True, local=True, nothing_received=True) == "empty"
+    assert unstreamed_retry(empty, streaming=True, local=False, nothing_received=True) is None  # a cloud drop
+    assert unstreamed_retry(empty, streaming=False, local=True, nothing_received=True) is None
+    # text or a tool call came: the stream broke, it did not end empty (continue it instead)
+    assert unstreamed_retry(empty, streaming=True, local=True, nothing_received=False) is None
+    dropped = ErrorFacts("transport", "RemoteProtocolError: peer closed connection")
+    assert unstreamed_retry(dropped, streaming=True, local=True, nothing_received=True) is None
     refused = ErrorFacts("sse_error", "Automatic streaming tool choice is not supported", 400)
-    assert unstreamed_retry(refused, streaming=True, local=False) == "refused"
+    assert unstreamed_retry(refused, streaming=True, local=False, nothing_received=True) == "refused"
     assert classify(refused) == "bad_request"
