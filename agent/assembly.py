@@ -16,6 +16,7 @@ from agent.recovery.fallback import ProviderChain
 from agent.streaming.watchdog import Clock
 
 MAX_LISTED = 20  # models shown when the user has to choose
+LIST_TIMEOUT = 10.0  # the user is waiting for it; a busy local server may take a while
 
 
 def provider_from(settings: Settings) -> Provider:
@@ -60,7 +61,7 @@ def _listed_model(base_url: str | None, key: str | None) -> str:
     if not base_url:
         raise ConfigError("this provider has no default model: pass --model NAME")
     try:
-        listed = list_models(base_url, key).ids
+        listed = list_models(base_url, key, LIST_TIMEOUT).ids
     except ServerUnreachable as exc:
         raise ConfigError(
             f"no --model given and the endpoint's model list could not be read ({exc}); pass --model NAME"

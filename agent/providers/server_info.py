@@ -94,8 +94,16 @@ def list_models(base_url: str, api_key: str | None, timeout: float = PROBE_TIMEO
         body = _request_json(url, api_key, timeout)
     except urllib.error.HTTPError as exc:
         raise ServerUnreachable(f"GET {url} answered HTTP {exc.code}") from None
-    except (OSError, ValueError) as exc:  # refused, timed out, not JSON
+    except TimeoutError:
+        raise ServerUnreachable(
+            f"GET {url} did not answer in {timeout:g} s; a local server busy generating answers nothing else"
+        ) from None
+    except (OSError, ValueError) as exc:  # refused, not JSON
         reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError):
+            raise ServerUnreachable(
+                f"GET {url} did not answer in {timeout:g} s; a local server busy generating answers nothing else"
+            ) from None
         raise ServerUnreachable(f"GET {url} failed: {reason}") from None
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
