@@ -113,11 +113,13 @@ def tool(
 
 
 def _render(result: Any) -> str:
-    from pydantic import TypeAdapter
-
     if result is None or isinstance(result, str):
         return "done" if result is None else result
-    return json.dumps(TypeAdapter(Any).dump_python(result, mode="json", fallback=str), ensure_ascii=False)
+    return json.dumps(result, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else str(value)
 
 
 # -- type hints -> pydantic -> a flat JSON schema ----------------------------------------
@@ -129,6 +131,10 @@ def _prepare(hint: Any, where: str, stack: tuple[type, ...]) -> Any:
     origin, args = get_origin(hint), get_args(hint)
     if origin is Literal and not all(type(value) in (str, int, float, bool, type(None)) for value in args):
         raise TypeError(f"{where}: {inspect.formatannotation(hint)} has a value that is not a JSON scalar")
+    # pydantic reads a dataclass's fields itself: only check them.
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and hint not in stack:
+        for value in typing.get_type_hints(hint, include_extras=True).values():
+            _prepare(value, where, (*stack, hint))
     if typing.is_typeddict(hint) and type(hint).__module__ == "typing":
         if hint in stack:
             raise TypeError(f"{where}: recursive type {hint.__name__} has no flat JSON schema")
@@ -139,26 +145,21 @@ def _prepare(hint: Any, where: str, stack: tuple[type, ...]) -> Any:
             bare = get_args(value)[0] if marker in (Required, NotRequired) else value
             entries.append((key, _prepare(bare, where, (*stack, hint)), {} if required else {"default_factory": dict}))
         return _object(hint.__name__, entries, hint.__doc__)
-    prepared = tuple(_prepare(arg, where, stack) for arg in args)
+    new = tuple(_prepare(arg, where, stack) for arg in args)
     if origin is Annotated:
-        return Annotated[(prepared[0], *(Field(description=m) if isinstance(m, str) else m for m in args[1:]))]
-    if prepared == args:
-        return hint
-    return (Union if origin is type(int | str) else origin)[prepared if len(args) > 1 else prepared[0]]
+        return Annotated[(new[0], *(Field(description=m) if isinstance(m, str) else m for m in args[1:]))]
+    return hint if new == args else (Union if origin is type(int | str) else origin)[new if len(args) > 1 else new[0]]
 
 
 def _object(name: str, entries: list[tuple[str, Any, dict[str, Any]]], doc: str | None) -> Any:
     """A pydantic model of one JSON object whose value is the dict of the keys sent."""
-    from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+    from pydantic import AfterValidator, ConfigDict, Field, create_model
 
     # The alias carries the key: "schema" or "_x" cannot be the names of a model's fields.
+    keys = {f"field{i}": key for i, (key, _, _) in enumerate(entries)}
     fields: dict[str, Any] = {f"field{i}": (hint, Field(alias=key, **kw)) for i, (key, hint, kw) in enumerate(entries)}
     model = create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **fields)
-
-    def sent(value: BaseModel) -> dict[str, Any]:
-        return {model.model_fields[field].alias or field: getattr(value, field) for field in value.model_fields_set}
-
-    return Annotated[model, AfterValidator(sent)]
+    return Annotated[model, AfterValidator(lambda value: {keys[f]: getattr(value, f) for f in value.model_fields_set})]
 
 
 def _schema_default(value: Any) -> dict[str, Any]:

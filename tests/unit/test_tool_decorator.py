@@ -419,6 +419,18 @@ def test_a_literal_of_values_json_cannot_carry_is_a_type_error() -> None:
         tool(f)
 
 
+@dataclass
+class Access:
+    mode: Literal["r", b"w"]
+
+
+def test_such_a_literal_is_found_inside_a_dataclass_too() -> None:
+    def f(access: list[Access]) -> None: ...
+
+    with pytest.raises(TypeError, match=r"tool f: parameter 'access': Literal\['r', b'w'\] has a value that is not"):
+        tool(f)
+
+
 def test_a_dataclass_field_without_a_json_schema_names_the_parameter_and_the_type() -> None:
     @dataclass
     class Holder:
