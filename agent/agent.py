@@ -8,6 +8,7 @@ any thread; the async variants run the same loop in a thread.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -18,12 +19,15 @@ from typing import Any
 from agent.assembly import build_chain, provider_from
 from agent.call import CallContext, CallSettings
 from agent.config import FallbackSpec, Settings, settings_from_env
+from agent.cost import Spend
+from agent.credentials import CredentialGuard
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
 from agent.loop import TurnState, run_turn
 from agent.messages import Message
 from agent.prompts import default_system_prompt
 from agent.providers.base import Provider
+from agent.providers.caching import session_cache_key
 from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
 from agent.session_binding import SessionBinding
@@ -33,6 +37,7 @@ from agent.streaming.worker import StreamWorker
 from agent.usage import Usage
 from tools.base import Tool, ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
+from tools.sandbox import Sandbox, sandbox_problem
 
 Approver = Callable[[str, str], bool]
 _RUNTIME_NOTE = "[stayline:"
@@ -47,7 +52,10 @@ class AIAgent:
     ``tools=None`` gives the built-in toolset; ``tools=[]`` gives none. ``session``
     persists the conversation: "new", "latest" or a session id (None: in memory only).
     ``approve(tool, action)`` decides on dangerous commands; without it they are refused
-    unless the settings say ``approval="yolo"``.
+    unless the settings say ``approval="yolo"``. Tools never see the provider keys: the
+    terminal runs without them (and without what the secret denylist matches), and
+    every tool result is redacted. ``settings.sandbox`` runs commands under bubblewrap
+    (a ConfigError says why when it cannot work here).
     """
 
     def __init__(
@@ -94,6 +102,8 @@ class AIAgent:
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
+        self._sandbox = _checked_sandbox(self.settings, self.workdir)
+        self._credentials = CredentialGuard()
         self._clock = clock
         self._chain = build_chain(self.settings, instance, clock)
         self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
@@ -111,7 +121,9 @@ class AIAgent:
             self._bind_session(session, Path(session_home) if session_home else None)
         self.last_result: AgentResult | None = None
         self._total_usage = Usage()
+        self._total_spend = Spend()
         self._total_api_calls = 0
+        self._cache_seed = secrets.token_hex(16)  # the cache key's seed when there is no session
 
     def _bind_session(self, which: str, home: Path | None) -> None:
         current = self._chain.current
@@ -149,6 +161,17 @@ class AIAgent:
     def total_usage(self) -> dict[str, int | None]:
         """Tokens since this agent was made (``Usage.to_dict()``) and ``api_calls``."""
         return {**self._total_usage.to_dict(), "api_calls": self._total_api_calls}
+
+    @property
+    def total_cost(self) -> float | None:
+        """Dollars spent since this agent was made; None when a call could not be priced
+        (a model without a price, or a server that reports no usage)."""
+        return self._total_spend.cost.total
+
+    @property
+    def total_spend(self) -> Spend:
+        """Cost and recovery waste since this agent was made (see ``agent.cost``)."""
+        return self._total_spend
 
     @property
     def tools(self) -> ToolRegistry:
@@ -300,6 +323,7 @@ class AIAgent:
     def _result(self, state: TurnState, finished: TurnFinished) -> AgentResult:
         usage = state.usage.to_dict()
         self._total_usage = self._total_usage + state.usage
+        self._total_spend = self._total_spend + state.spend
         self._total_api_calls += state.api_calls
         return AgentResult(
             status=finished.status,
@@ -310,6 +334,8 @@ class AIAgent:
             api_calls=state.api_calls,
             session_id=self.session_id,
             counts=finished.counts,
+            cost_usd=state.spend.cost.total,
+            waste=state.spend.waste_dict(),
         )
 
     def _approval(self) -> Approver:
@@ -329,7 +355,7 @@ class AIAgent:
             chain=self._chain,
             history=self._history,
             tools=self._tools,
-            tool_context=ToolContext(self.workdir, approve=self._approval()),
+            tool_context=self._tool_context(),
             system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
             call_context=context,
             max_iterations=settings.max_iterations,
@@ -338,7 +364,30 @@ class AIAgent:
             on_message=session.append if session is not None else _ignore,
             on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
+            cache_key=session_cache_key(self.session_id or self._cache_seed),
         )
+
+
+    def _tool_context(self) -> ToolContext:
+        secrets = self._credentials.for_turn(self.settings)
+        return ToolContext(
+            self.workdir,
+            approve=self._approval(),
+            environment=secrets.environment,
+            redact=secrets.redact,
+            sandbox=self._sandbox,
+        )
+
+
+def _checked_sandbox(settings: Settings, workdir: Path) -> Sandbox | None:
+    """The terminal's sandbox when the settings ask for one; ConfigError when it cannot work here."""
+    if not settings.sandbox:
+        return None
+    sandbox = Sandbox(network=settings.sandbox_network)
+    problem = sandbox_problem(sandbox, workdir)
+    if problem is not None:
+        raise ConfigError(problem)
+    return sandbox
 
 
 def _ignore(item: object) -> None:

@@ -3,7 +3,11 @@
     provider = "openrouter"
     model = "anthropic/claude-sonnet-4.6"
     approval = "ask"                  # dangerous commands: ask, yolo or refuse
+    env_passthrough = ["GH_TOKEN"]    # credentials the terminal tool may see on purpose
+    sandbox = true                    # terminal commands under bubblewrap (--sandbox)
+    sandbox_network = false           # ...with the network off (the default)
     fallbacks = ["openai:gpt-4.1", "custom:qwen3-coder@http://127.0.0.1:11434/v1"]
+    cache_ttl = "1h"                  # Anthropic prompt-cache writes live 1 h (default "5m")
 
     [providers.openrouter]
     key_env = "MY_OPENROUTER_KEY"     # the variable that holds the key (never the key itself)
@@ -12,6 +16,7 @@
     [models."qwen3-coder"]
     context_window = 262144
     stale_timeout = 900
+    input_price = 0.30                # dollars per million tokens; also output_price, cache_*_price
 
 Precedence: flags > environment > file > defaults. Inside the file, a ``[models."ID"]``
 value beats a ``[providers.NAME]`` value, which beats the top level (``stale_timeout``,
@@ -31,7 +36,7 @@ from typing import Any
 
 from agent.config import FallbackSpec, Settings, default_provider, settings_from_env
 from agent.errors import ConfigError
-from agent.models import normalise_model_id
+from agent.models import PRICE_KEYS, normalise_model_id
 from agent.providers.profiles import PROFILES, WIRES
 
 CONFIG_NAME = "config.toml"
@@ -69,6 +74,12 @@ def _positive_seconds(value: Any) -> float:
 def _seconds_or_zero(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
         raise _Bad("a number of seconds, 0 or more")
+    return float(value)
+
+
+def _dollars(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
+        raise _Bad("a number of dollars per million tokens, 0 or more")
     return float(value)
 
 
@@ -110,6 +121,15 @@ def _env_name(value: Any) -> str:
     return value
 
 
+def _env_names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Bad('a list of environment variable names, such as ["GH_TOKEN"]')
+    try:
+        return tuple(_env_name(item) for item in value)
+    except _Bad:
+        raise _Bad('a list of environment variable names, such as ["GH_TOKEN"]') from None
+
+
 _TOP: dict[str, Check] = {
     "provider": _provider_name,
     "model": _text,
@@ -119,14 +139,33 @@ _TOP: dict[str, Check] = {
     "stale_timeout": _positive_seconds,
     "approval": _one_of("ask", "yolo", "refuse"),
     "fallback_cooldown": _seconds_or_zero,
+    "env_passthrough": _env_names,
+    "sandbox": _boolean,
+    "sandbox_network": _boolean,
+    "prompt_caching": _boolean,
+    "cache_ttl": _one_of("5m", "1h"),
 }
 _TABLES = ("fallbacks", "providers", "models")  # checked by their own readers
+# Top-level keys that become the setting of the same name as they are.
+_TOP_AS_IS = (
+    "max_iterations",
+    "max_retries",
+    "approval",
+    "fallback_cooldown",
+    "env_passthrough",
+    "sandbox",
+    "sandbox_network",
+    "prompt_caching",
+    "cache_ttl",
+)
 _PROVIDER: dict[str, Check] = {
     "base_url": _url,
     "key_env": _env_name,
     "stale_timeout": _positive_seconds,
     "max_tokens": _positive_int,
     "eager_tool_streaming": _boolean,
+    "prompt_caching": _boolean,
+    "prompt_cache_key": _boolean,
 }
 _MODEL: dict[str, Check] = {
     "context_window": _positive_int,
@@ -134,6 +173,7 @@ _MODEL: dict[str, Check] = {
     "max_tokens": _positive_int,
     "eager_input_streaming": _boolean,
     "stale_timeout": _positive_seconds,
+    **dict.fromkeys(PRICE_KEYS, _dollars),  # input_price, output_price, cache_read_price...
 }
 _FALLBACK: dict[str, Check] = {"provider": _provider_name, "model": _text, "base_url": _url, "api_mode": _api_mode}
 
@@ -316,9 +356,7 @@ def resolve_settings(
     model_table = config.model_table(model or (profile.default_model if profile else None))
     provider_table = config.providers.get(effective, {})
 
-    values: dict[str, Any] = {
-        k: top[k] for k in ("max_iterations", "max_retries", "approval", "fallback_cooldown") if k in top
-    }
+    values: dict[str, Any] = {k: top[k] for k in _TOP_AS_IS if k in top}
     values["stale_timeout"] = _first("stale_timeout", model_table, provider_table, top)
     values["max_tokens"] = _file_max_tokens(model_table, provider_table, top)
     values["fallbacks"] = config.fallbacks

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from agent.testing.connection import ConnState
+from agent.testing.prompt_cache import Clock, PromptCache, PromptUsage
 from agent.testing.script import (
     ConnectionRecord,
     Flavour,
@@ -38,10 +39,15 @@ class ProviderSimulator:
     Every incoming (valid) request takes the next scripted item; a callable item is called
     with the :class:`RecordedRequest` and returns the outcome. Requests refused by
     validation (400) or by routing (404) are recorded but take no item.
+
+    It models prompt caching (``prompt_cache``: breakpoints on the Anthropic wire and
+    for Claude through OpenRouter, automatic prefixes on chat completions) and reports
+    the cache figures in each wire's usage; ``clock`` drives the cache TTLs.
     """
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, clock: Clock = time.monotonic) -> None:
         self.stopping = threading.Event()
+        self.prompt_cache = PromptCache(clock)
         self._lock = threading.Condition(threading.RLock())
         self._queue: deque[ScriptItem] = deque()
         self._behaviour: Callable[[RecordedRequest], Outcome] | None = None
@@ -225,6 +231,10 @@ class ProviderSimulator:
             conn.request_count += 1
             self._lock.notify_all()
             return request
+
+    def prompt_usage(self, request: RecordedRequest) -> PromptUsage:
+        """How the API would bill the request's prompt (the cache remembers it)."""
+        return self.prompt_cache.usage(request)
 
     def next_outcome(self, request: RecordedRequest) -> Outcome:
         with self._lock:
