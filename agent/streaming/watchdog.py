@@ -53,14 +53,6 @@ def default_stall_limits(*, is_local: bool, reasoning: bool, estimated_input_tok
     return StallLimits(first, CLOUD_GAP)
 
 
-def default_stale_timeout(is_local: bool, estimated_input_tokens: int) -> float:
-    """The single limit of the first wave (the gap limit aside): kept for callers that
-    want one number, such as the failure message of a non-streamed call."""
-    return default_stall_limits(
-        is_local=is_local, reasoning=False, estimated_input_tokens=estimated_input_tokens
-    ).first_token
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     state: Literal["ok", "waiting", "stale"]
