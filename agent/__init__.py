@@ -12,16 +12,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent.agent import AIAgent
     from agent.config import Settings
-    from agent.errors import AgentBusyError, ConfigError, MissingKeyError, StaylineError
+    from agent.errors import AgentBusyError, ConfigError, MissingKeyError, SessionWriteError, StaylineError
     from agent.events import (
         AgentEvent,
         ConnectionReset,
         Continuing,
+        FallbackActivated,
+        FallbackExhausted,
         ModelCallFinished,
         ModelCallStarted,
         Notice,
         Retrying,
+        RetryWaiting,
         Stalled,
+        StallGuidance,
         TextDelta,
         ThinkingDelta,
         ToolCallFinished,
@@ -43,6 +47,7 @@ _HOMES = {
     "AgentBusyError": "agent.errors",
     "ConfigError": "agent.errors",
     "MissingKeyError": "agent.errors",
+    "SessionWriteError": "agent.errors",
     "StaylineError": "agent.errors",
     "AgentResult": "agent.result",
     "Tool": "tools.base",
@@ -70,13 +75,18 @@ __all__ = [
     "ConfigError",
     "ConnectionReset",
     "Continuing",
+    "FallbackActivated",
+    "FallbackExhausted",
     "Message",
     "MissingKeyError",
     "ModelCallFinished",
     "ModelCallStarted",
     "Notice",
+    "RetryWaiting",
     "Retrying",
+    "SessionWriteError",
     "Settings",
+    "StallGuidance",
     "Stalled",
     "StaylineError",
     "TextDelta",

@@ -142,6 +142,10 @@ _TOP: dict[str, Check] = {
     "max_iterations": _positive_int,
     "max_retries": _count,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "retry_budget": _seconds_or_zero,
+    "repeat_limit": _positive_int,
+    "escalate_early": _boolean,
     "approval": _one_of("ask", "yolo", "refuse"),
     "fallback_cooldown": _seconds_or_zero,
     "env_passthrough": _env_names,
@@ -166,11 +170,16 @@ _TOP_AS_IS = (
     "cache_ttl",
     "stream",
     "max_continuations",
+    "retry_budget",
+    "repeat_limit",
+    "escalate_early",
 )
 _PROVIDER: dict[str, Check] = {
     "base_url": _url,
     "key_env": _env_name,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "gateway": _boolean,
     "max_tokens": _positive_int,
     "eager_tool_streaming": _boolean,
     "prompt_caching": _boolean,
@@ -183,6 +192,8 @@ _MODEL: dict[str, Check] = {
     "max_tokens": _positive_int,
     "eager_input_streaming": _boolean,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "reasoning": _boolean,
     **dict.fromkeys(PRICE_KEYS, _dollars),  # input_price, output_price, cache_read_price...
 }
 _FALLBACK: dict[str, Check] = {"provider": _provider_name, "model": _text, "base_url": _url, "api_mode": _api_mode}
@@ -368,12 +379,17 @@ def resolve_settings(
 
     values: dict[str, Any] = {k: top[k] for k in _TOP_AS_IS if k in top}
     values["stale_timeout"] = _first("stale_timeout", model_table, provider_table, top)
+    values["first_token_timeout"] = _first("first_token_timeout", model_table, provider_table, top)
     values["max_tokens"] = _file_max_tokens(model_table, provider_table, top)
     values["fallbacks"] = config.fallbacks
     values["model_overrides"] = {k: dict(v) for k, v in config.models.items()}
     values["provider_overrides"] = {k: dict(v) for k, v in config.providers.items()}
     values["file_stale_timeout"] = top.get("stale_timeout")
     values["stale_timeout_explicit"] = (given.get("stale_timeout") or env.get("stale_timeout")) is not None
+    values["file_first_token_timeout"] = top.get("first_token_timeout")
+    values["first_token_timeout_explicit"] = (
+        given.get("first_token_timeout") or env.get("first_token_timeout")
+    ) is not None
     values.update(env)
     values.update(given)
     values["provider"] = provider

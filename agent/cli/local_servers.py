@@ -17,6 +17,7 @@ import ipaddress
 import json
 import os
 import shlex
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -224,3 +225,39 @@ def _choose(models: Sequence[str], ask: Ask, say: Callable[[str], None]) -> str 
     if answer.isdigit() and 1 <= int(answer) <= len(models):
         return models[int(answer) - 1]
     return answer if answer in models else None
+
+
+# -- what the command line does when no key is set -------------------------------------
+
+
+def servers_for(exc: Exception, *, base_url: str | None, api_key: str | None) -> list[LocalServer] | None:
+    """No key anywhere: the local servers to offer instead (None when the error is not
+    a missing key, or a key or an endpoint was configured, so the error is about that)."""
+    from agent.errors import MissingKeyError
+
+    if not isinstance(exc, MissingKeyError) or not no_key_configured(base_url=base_url, api_key=api_key):
+        return None
+    return find_servers()
+
+
+def offer_on_terminal(servers: Sequence[LocalServer]) -> tuple[str, str] | None:
+    """Ask on the terminal whether to use a server found; (base_url, model) or None.
+    What a stranger on a port says (names, model ids) is cleaned before it is shown."""
+    from agent.cli.safe_text import clean
+
+    def ask(question: str) -> str:
+        try:
+            return input(clean(question))
+        except EOFError:
+            return ""
+
+    return offer_local_server(servers, ask, lambda line: print(clean(line), file=sys.stderr))
+
+
+def missing_key_text(exc: Exception, servers: Sequence[LocalServer] | None) -> str:
+    """The error to print: the missing key, and the servers found (or what to set)."""
+    if servers is None:
+        return str(exc)
+    from agent.cli.safe_text import clean
+
+    return f"{exc}\n{clean(no_key_message(servers))}"

@@ -2,6 +2,7 @@
 
 from agent.providers.base import ErrorFacts, ModelRequest
 from agent.testing.behaviours import LargeWriteModel, wants_fine_grained_streaming
+from agent.testing.busy import BusyWindow
 from agent.testing.script import (
     ConnectionRecord,
     Disconnect,
@@ -24,6 +25,7 @@ from agent.testing.simulator import NO_REPLY_LEFT, ProviderSimulator
 
 __all__ = [
     "NO_REPLY_LEFT",
+    "BusyWindow",
     "ConnectionRecord",
     "Disconnect",
     "EndBody",

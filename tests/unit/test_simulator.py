@@ -244,7 +244,7 @@ def test_openai_non_stream_completion(sim: ProviderSimulator, client: Client) ->
 
 
 def test_openrouter_flavour(sim: ProviderSimulator, client: Client) -> None:
-    sim.script(Reply(Thinking("r"), KeepAlives(0.25, every=0.1), Text("x"), SseError("Network connection lost.")))
+    sim.script(Reply(Thinking("r"), KeepAlives(1.0, every=0.1), Text("x"), SseError("Network connection lost.")))
     evs = events(client.post(R_PATH, O_BODY, stream=True).read())
     assert evs[0] == ("comment", "OPENROUTER PROCESSING")
     assert [n for n, _ in evs].count("comment") >= 3
