@@ -95,3 +95,16 @@ def test_detection_offers_the_server_in_the_chat(sim: ProviderSimulator, tmp_pat
         chat.close()
     chats = [r for r in sim.requests if r.path.endswith("/chat/completions")]
     assert len(chats) == 1 and chats[0].body["model"] == "gpt-4o"
+
+
+def test_single_shot_on_a_terminal_shows_a_live_status_line(sim: ProviderSimulator, tmp_path: Path) -> None:
+    sim.script(Reply(Text("the answer")))
+    argv = [sys.executable, str(ROOT / "run_agent.py"), "--base-url", sim.openai_base_url, "--model", "m"]
+    argv += ["--workdir", str(tmp_path), "-q", "hi"]
+    proc = PtyChat(argv, chat_env(tmp_path), ROOT)
+    try:
+        proc.expect(r"… waiting for the model · \d+s")  # drawn in place while the model works
+        proc.expect("the answer")
+        assert proc.wait_exit() == 0
+    finally:
+        proc.close()
