@@ -36,7 +36,13 @@ DEFAULT_PORTS: tuple[tuple[int, str], ...] = (
     (8000, "vLLM"),
 )
 # ``owned_by`` values that identify a server whatever port it runs on.
-_OWNERS = {"library": "Ollama", "llamacpp": "llama.cpp", "vllm": "vLLM", "organization_owner": "LM Studio"}
+_OWNERS = {
+    "library": "Ollama",
+    "llamacpp": "llama.cpp",
+    "me": "llama-cpp-python",
+    "vllm": "vLLM",
+    "organization_owner": "LM Studio",
+}
 MAX_MODELS = 50
 _MAX_BODY = 1_000_000
 PORTS_VARIABLE = "STAYLINE_DETECT_PORTS"  # "8081,9000": where else to look

@@ -66,7 +66,6 @@ class ProviderSimulator:
         self.openai_base_url = self.base_url + "/v1"
         self.openrouter_base_url = self.base_url + "/api/v1"
         self.anthropic_gateway_url = self.base_url + "/anthropic"
-        # The local servers it plays, each under its own path: local_url("vllm").
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.01},
@@ -258,6 +257,7 @@ class ProviderSimulator:
             return self._servers[flavour]
 
     def server_settings(self, flavour: LocalFlavour) -> ServerSettings:
+        """How that local server is started now (models, context size)."""
         with self._lock:
             return self._servers[flavour]
 

@@ -219,6 +219,7 @@ def test_the_window_is_the_one_the_server_reports(sim: ProviderSimulator, local_
     assert local_agent("vllm").provider.context_window == 12_345
     assert local_agent("llama-server").provider.context_window == 6_000
     assert local_agent("ollama").provider.context_window == 3_000
+    assert getattr(local_agent("llamacpp-python").provider, "server_context_window", 0) is None  # it says nowhere
 
 
 def test_text_and_usage_shapes_match_the_servers(sim: ProviderSimulator, local_agent: Callable[..., AIAgent]) -> None:
@@ -228,3 +229,15 @@ def test_text_and_usage_shapes_match_the_servers(sim: ProviderSimulator, local_a
     assert isinstance(result.usage["input_tokens"], int) and result.usage["input_tokens"] > 0
     assert result.usage["cache_read_tokens"] is None  # vLLM sends no prompt_tokens_details
     assert isinstance(agent.history[-1].parts[0], TextPart)
+
+
+def test_without_tool_choice_llamacpp_python_never_shows_the_model_its_tools(
+    sim: ProviderSimulator, local_agent: Callable[..., AIAgent], tmp_path: Path
+) -> None:
+    from agent.config import Settings
+
+    sim.script(Reply(Text("I would write it."), ToolCall("write_file", {"path": "a.txt", "content": "x"})))
+    settings = Settings(provider_overrides={"custom": {"tool_choice": False}})
+    result = local_agent("llamacpp-python", settings=settings).run("write a.txt")
+    assert "tool_choice" not in sim.requests[-1].body
+    assert result.final_text == "I would write it." and not (tmp_path / "a.txt").exists()

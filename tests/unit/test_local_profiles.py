@@ -64,3 +64,36 @@ def test_server_root() -> None:
     assert server_root("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080"
     assert server_root("http://127.0.0.1:8080/v1/") == "http://127.0.0.1:8080"
     assert server_root("http://host:1/ollama/v1") == "http://host:1/ollama"
+
+
+def test_lm_studio_says_its_loaded_context() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from typing import Any
+
+    from agent.providers.server_info import read_context_window
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            answers: dict[str, Any] = {
+                "/v1/models": {"data": [{"id": "qwen/qwen3-8b", "owned_by": "organization_owner"}]},
+                "/api/v0/models/qwen%2Fqwen3-8b": {"loaded_context_length": 12_000, "max_context_length": 40_960},
+            }
+            body = json.dumps(answers.get(self.path, {"error": "no"})).encode()
+            self.send_response(200 if self.path in answers else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        assert read_context_window(url, None, "qwen/qwen3-8b", timeout=5) == 12_000
+    finally:
+        server.shutdown()
+        server.server_close()
