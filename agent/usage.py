@@ -46,8 +46,10 @@ class Usage:
         """This usage with every figure that ``update`` reports replacing ours (a stream
         reports some figures at its start and the rest, cumulative, at its end)."""
         return Usage(
-            *(getattr(update, f.name) if getattr(update, f.name) is not None else getattr(self, f.name)
-              for f in fields(self))
+            *(
+                getattr(update, f.name) if getattr(update, f.name) is not None else getattr(self, f.name)
+                for f in fields(self)
+            )
         )
 
     @property
