@@ -21,6 +21,7 @@ from agent.testing.script import (
 )
 from agent.testing.scripted import ScriptedError, ScriptedProvider, ScriptedReply, ScriptExhausted
 from agent.testing.simulator import NO_REPLY_LEFT, ProviderSimulator
+from agent.testing.validation import prompt_tokens
 
 __all__ = [
     "NO_REPLY_LEFT",
@@ -47,5 +48,6 @@ __all__ = [
     "Text",
     "Thinking",
     "ToolCall",
+    "prompt_tokens",
     "wants_fine_grained_streaming",
 ]

@@ -47,6 +47,8 @@ class Hooks(Protocol):
 
     def next_outcome(self, request: RecordedRequest) -> Outcome: ...
 
+    def context_window(self, model: object) -> int | None: ...
+
 
 def route(path: str) -> tuple[Wire, Flavour] | None:
     p = urlsplit(path).path.rstrip("/")

@@ -128,7 +128,7 @@ class SimHandler(BaseHTTPRequestHandler):
         else:
             refusal = None if isinstance(body, dict) else Refusal("The request body must be a JSON object")
         if refusal is None:
-            refusal = check_request(flavour, body)
+            refusal = check_request(flavour, body, self.hooks.context_window(body.get("model")))
         request = self.hooks.record(
             self.conn,
             wire,
