@@ -54,7 +54,7 @@ class ModelRequest:
 @dataclass(frozen=True, slots=True)
 class ErrorFacts:
     """What a provider tells the retry policy about a failure: its kind, message, HTTP status,
-    retry-after, error type, and whether visible output had been delivered."""
+    retry-after, error type and code, and whether visible output had been delivered."""
 
     kind: ErrorKind
     message: str
@@ -62,6 +62,7 @@ class ErrorFacts:
     retry_after: float | None = None
     error_type: str | None = None
     output_emitted: bool = False
+    error_code: str | None = None  # a wire's own error code (OpenAI ``context_length_exceeded``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,12 @@ class Provider(Protocol):
 
 class IncompleteStreamError(Exception):
     """The response body ended before the wire's terminal event."""
+
+
+class EmptyStreamError(IncompleteStreamError):
+    """The response carried no data at all: a local server's answer to a prompt longer than
+    its context size (llama.cpp streams nothing but ``[DONE]``; llama-cpp-python an empty
+    body)."""
 
 
 class StreamErrorEvent(Exception):

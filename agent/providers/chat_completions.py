@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from agent.providers.base import (
+    EmptyStreamError,
     ErrorFacts,
     ErrorKind,
     IncompleteStreamError,
@@ -104,21 +105,29 @@ class ChatCompletionsProvider(ProviderBase):
             )
             return ErrorFacts(error_kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
         if isinstance(exc, openai.APIStatusError):
-            error_type, message, _ = body_error(exc.body)
+            error_type, message, code = body_error(exc.body)
             return ErrorFacts(
                 "http_status",
                 message or str(exc),
                 exc.status_code,
                 retry_after_seconds(exc.response.headers),
                 error_type,
+                error_code=_code(code),
             )
         if isinstance(exc, StreamErrorEvent):  # an error chunk inside a 200 stream
             status = exc.code if isinstance(exc.code, int) else _int_or_none(exc.code)
-            return ErrorFacts("sse_error", exc.message, status, None, exc.error_type)
+            return ErrorFacts("sse_error", exc.message, status, None, exc.error_type, error_code=_code(exc.code))
         if isinstance(exc, openai.APIError):
             error_type, message, code = body_error(exc.body)
-            return ErrorFacts("sse_error", message or exc.message, _int_or_none(code), None, error_type)
+            return ErrorFacts(
+                "sse_error", message or exc.message, _int_or_none(code), None, error_type, error_code=_code(code)
+            )
         return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
+
+
+def _code(value: object) -> str | None:
+    """A textual error code (``context_length_exceeded``); numeric codes are statuses."""
+    return value if isinstance(value, str) and not value.isdigit() else None
 
 
 def _int_or_none(value: object) -> int | None:
@@ -226,7 +235,7 @@ def stream_deltas(stream: Any) -> Iterator[Delta]:
 
 def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
     slots = _ToolCallSlots()
-    finished = done = False
+    finished = done = chunks = False
     for event in iter_sse(lines):
         if event is None:
             yield KeepAlive()
@@ -234,6 +243,7 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
         if event.data.startswith("[DONE]"):
             done = True
             continue  # read on to the end of the body
+        chunks = True
         chunk = json_object(event.data)
         error = chunk.get("error")
         if error:
@@ -255,6 +265,11 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
             if raw:
                 finished = True
                 yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
+    if not chunks:
+        raise EmptyStreamError(
+            "the server ended the stream without any content (local servers such as llama.cpp do this "
+            "when the prompt is longer than their context size)"
+        )
     if not (finished or done):
         raise IncompleteStreamError("the stream ended without its terminal event (finish_reason, [DONE])")
     if not finished:
