@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from agent.context.settings import CompactionSettings
 from agent.errors import ConfigError
 
 DEFAULT_MAX_ITERATIONS = 90
@@ -101,6 +102,7 @@ class Settings:
     # Per provider name (``[providers.NAME]`` of the config file): base_url, key_env,
     # eager_tool_streaming; applied whenever that provider is built, fallbacks included.
     provider_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    compaction: CompactionSettings = field(default_factory=CompactionSettings)  # [compaction] of the file
 
     def with_values(self, **values: Any) -> Settings:
         """A copy with every non-None value applied (None means: not given)."""
@@ -122,6 +124,7 @@ class Settings:
             raise ConfigError(f"approval must be ask, yolo or refuse, not {self.approval!r}")
         if self.stale_timeout is not None and self.stale_timeout <= 0:
             raise ConfigError(f"stale_timeout must be a positive number of seconds, not {self.stale_timeout}")
+        self.compaction.validated()
         return self
 
 

@@ -15,7 +15,10 @@ class AgentResult:
 
     ``status`` is ``completed``, ``failed`` or ``interrupted``; ``error`` says what
     went wrong and what to do when it is not ``completed``; ``counts`` tallies the
-    turn's events by kind (retries, stalls, connection resets...).
+    turn's events by kind (retries, stalls, connection resets...). ``context`` is how
+    full the model's context window was at the turn's last request (``window``,
+    ``tokens``, ``fill``), its ``peak_fill``, and the turn's ``compactions``,
+    ``trimmed_results`` and ``summary_tokens_spent``.
     """
 
     status: TurnStatus
@@ -26,6 +29,7 @@ class AgentResult:
     api_calls: int = 0
     session_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    context: dict[str, int | float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -41,4 +45,5 @@ class AgentResult:
             "error": self.error,
             "session_id": self.session_id,
             "events": dict(self.counts),
+            "context": dict(self.context),
         }

@@ -123,6 +123,7 @@ def _json_object(
         "error": error,
         "session_id": getattr(agent, "session_id", None),
         "events": dict(counts),
+        "context": dict(getattr(agent, "context_usage", None) or {}),
     }
 
 

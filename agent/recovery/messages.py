@@ -65,7 +65,10 @@ def call_failure_message(result: CallResult, provider: Provider, stale_after: fl
         todo = "Check --model (the provider's model list has the exact id)."
     elif failure == "context_length":
         what = f"the conversation is too long for {where} ({describe(facts)})."
-        todo = "Start a new conversation, or use a model with a larger context window."
+        todo = (
+            "Nothing was lost: the whole conversation is kept in the session. Start a new conversation "
+            "with /new, or switch to a model with a larger context window with /model."
+        )
     elif failure == "content_policy":
         what = f"{where} refused the request under its content policy ({describe(facts)})."
         todo = "Rephrase the request, or use another model."
