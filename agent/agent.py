@@ -336,9 +336,10 @@ class AIAgent:
             max_tokens=settings.max_tokens,
             stream=settings.stream,
             on_message=session.append if session is not None else _ignore,
+            on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
         )
 
 
-def _ignore(message: Message) -> None:
+def _ignore(item: object) -> None:
     return None

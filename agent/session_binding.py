@@ -7,9 +7,10 @@ flight; the stall ledger is saved with the session so a resumed session keeps it
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, SessionWriteError
 from agent.messages import Message
 from agent.recovery.stalls import StallLedger
 from agent.sessions import SessionStore, SessionStoreError
@@ -46,7 +47,25 @@ class SessionBinding:
         return cls(store, info.id), store.load(info.id)
 
     def append(self, message: Message) -> None:
-        self.store.append(self.session_id, message)
+        """Save one message; a failed write was rolled back and raises SessionWriteError."""
+        try:
+            self.store.append(self.session_id, message)
+        except (sqlite3.Error, OSError, SessionStoreError) as exc:
+            raise SessionWriteError(
+                f"could not save the conversation to {self.store.path} ({exc}); the write was rolled back "
+                "and nothing in the conversation was lost in memory, but the stored session stops "
+                "before this message. Free disk space or fix the file's permissions, then go on."
+            ) from exc
+
+    def tool_started(self, call_id: str) -> None:
+        """Mark the call that is about to run (see ``SessionStore.mark_running``)."""
+        try:
+            self.store.mark_running(self.session_id, call_id)
+        except (sqlite3.Error, OSError, SessionStoreError) as exc:
+            raise SessionWriteError(
+                f"could not save the conversation to {self.store.path} ({exc}) before running a tool; "
+                "the tool was not run. Free disk space or fix the file's permissions, then go on."
+            ) from exc
 
     def rewrite(self, history: list[Message]) -> None:
         self.store.replace_messages(self.session_id, history)

@@ -1,9 +1,9 @@
 """Durable conversation sessions in one SQLite file under the stayline home.
 
 Every message is its own committed row, so a crash or ``kill -9`` loses at most the
-message in flight. ``load`` returns a repaired *view* of the history that both wires
-accept (no dangling tool calls, no unsigned trailing thinking); the rows themselves are
-never rewritten, so the repair can improve without migrating data.
+message in flight. ``repair_history`` turns what a crash left into a history both wires
+accept (every tool call answered, no unsigned thinking, no orphan results); the session
+binding saves the repair, so any number of resumes stay valid.
 
 The store holds only messages and the session metadata below: there is deliberately no
 column for settings, headers or keys, so secrets cannot leak into the file by accident.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.messages import Message, ThinkingPart, ToolResultPart, unanswered_tool_calls
+from agent.messages import Message, ThinkingPart, ToolResultPart, dangling_tool_calls
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,13 @@ SCHEMA_VERSION = 1
 DB_NAME = "sessions.db"
 TITLE_MAX = 60
 NOT_EXECUTED = "not executed: the session ended before this tool call ran"
+OUTCOME_UNKNOWN = (
+    "outcome unknown: stayline stopped while this tool call was running, so it may have run "
+    "completely, partly or not at all. Check its effect (read the file, list the directory, "
+    "look at what the command would have changed) before running it again."
+)
 BUSY_TIMEOUT_MS = 5000
+RUNNING_TOOL_CALL = "running_tool_call"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -204,13 +210,24 @@ class SessionStore:
     # -- reads -----------------------------------------------------------------------
 
     def load(self, session_id: str) -> list[Message]:
-        """The history in order, repaired so that it is valid on every wire."""
+        """The history in order, repaired so that it is valid on every wire; the repair is
+        saved, so the next load (and every request) sees the same valid history. Rows
+        that cannot be read are skipped but kept on disk: then the repair is not saved."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, data FROM messages WHERE session_id = ? ORDER BY seq", (session_id,)
             ).fetchall()
         messages = [m for seq, data in rows if (m := _decode(session_id, seq, data)) is not None]
-        return repair_history(messages)
+        running = (self.get_state(session_id, RUNNING_TOOL_CALL) or {}).get("call_id")
+        repaired = repair_history(messages, running if isinstance(running, str) else None)
+        if repaired != messages and len(messages) == len(rows):
+            self.replace_messages(session_id, repaired)
+        return repaired
+
+    def mark_running(self, session_id: str, call_id: str) -> None:
+        """Remember the tool call about to run, so a crash during it reads as "outcome
+        unknown" on the next load (its result, once saved, makes the mark moot)."""
+        self.set_state(session_id, RUNNING_TOOL_CALL, {"call_id": call_id})
 
     def get(self, session_id: str) -> SessionInfo | None:
         rows = self._infos(_INFO_SELECT + " WHERE s.id = ?", (session_id,))
@@ -271,42 +288,49 @@ class SessionStore:
 # -- history repair --------------------------------------------------------------------
 
 
-def repair_history(messages: list[Message]) -> list[Message]:
-    """Make a possibly interrupted history acceptable to both wires.
+def repair_history(messages: list[Message], running_call: str | None = None) -> list[Message]:
+    """Make a possibly interrupted history acceptable to both wires, anywhere in it.
 
-    A kill can land after an assistant message was stored but before its tool calls
-    ran; the wires reject unanswered calls, and Anthropic rejects thinking without a
-    signature (a stream cut before the signature arrived). Returns new lists; the input
-    messages are not modified.
+    A kill can land after an assistant message was stored but before (or while) its
+    tool calls ran: every call without a result gets one right after its message, saying
+    "outcome unknown" for the call that was running (``running_call``) and "not
+    executed" for the ones that never started. Also dropped: thinking without a
+    signature (a stream cut before it arrived; Anthropic refuses it), assistant messages
+    left empty, and results whose call is not in the message before them. Returns new
+    lists; the input messages are not modified.
     """
-    repaired = [Message(m.role, builtins.list(m.parts)) for m in messages]
-    last = _last_assistant_index(repaired)
-    if last is not None:
-        repaired[last].parts = [p for p in repaired[last].parts if not _unsigned_thinking(p)]
+    repaired = [Message(m.role, [p for p in m.parts if not _unsigned_thinking(p)]) for m in messages]
     repaired = [m for m in repaired if m.role != "assistant" or m.parts]
-    _answer_dangling_calls(repaired)
+    repaired = _drop_orphan_results(repaired)
+    by_message: dict[int, list[Message]] = {}
+    for index, call in dangling_tool_calls(repaired):
+        text = OUTCOME_UNKNOWN if call.call_id == running_call else NOT_EXECUTED
+        by_message.setdefault(index, []).append(Message("tool", [ToolResultPart(call.call_id, text, is_error=True)]))
+    for index in sorted(by_message, reverse=True):  # from the end, so earlier indexes stay right
+        insert_at = index + 1
+        while insert_at < len(repaired) and repaired[insert_at].role == "tool":
+            insert_at += 1  # after the results that exist, before the next message
+        repaired[insert_at:insert_at] = by_message[index]
     return repaired
 
 
-def _answer_dangling_calls(history: list[Message]) -> None:
-    missing = unanswered_tool_calls(history)
-    if not missing:
-        return
-    index = _last_assistant_index(history)
-    assert index is not None  # there are calls, so there is an assistant message
-    # Results must directly follow the call's message: go past the results that exist.
-    insert_at = index + 1
-    while insert_at < len(history) and history[insert_at].role == "tool":
-        insert_at += 1
-    results = [ToolResultPart(call.call_id, NOT_EXECUTED, is_error=True) for call in missing]
-    history.insert(insert_at, Message("tool", builtins.list(results)))
-
-
-def _last_assistant_index(history: list[Message]) -> int | None:
-    for index in range(len(history) - 1, -1, -1):
-        if history[index].role == "assistant":
-            return index
-    return None
+def _drop_orphan_results(history: list[Message]) -> list[Message]:
+    """Tool results whose call is not in the assistant message before them are refused
+    by both wires; a message left empty by that goes too."""
+    kept: list[Message] = []
+    calls: set[str] = set()
+    for message in history:
+        if message.role == "assistant":
+            calls = {c.call_id for c in message.tool_calls}
+        elif message.role == "user":
+            calls = set()
+        if message.role == "tool":
+            parts = [p for p in message.parts if not isinstance(p, ToolResultPart) or p.call_id in calls]
+            if not parts:
+                continue
+            message = Message("tool", parts)
+        kept.append(message)
+    return kept
 
 
 def _unsigned_thinking(part: object) -> bool:

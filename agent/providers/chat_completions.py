@@ -3,12 +3,13 @@ through the ``openai`` SDK."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_call_id
 from agent.providers.base import (
     EmptyStreamError,
     ErrorFacts,
@@ -42,11 +43,8 @@ _FINISH_REASONS: dict[str, StopReason] = {
     "length": "truncated",
     "content_filter": "content_filter",
 }
-_CONTINUE_PROMPT = (
-    "[Your previous reply was cut off after the text above. Continue exactly where it stopped, "
-    "without repeating anything.]"
-)
 _NO_KEY = "no-key"
+_MAX_CALL_ID = 40  # OpenAI refuses longer tool-call ids (string_above_max_length)
 
 
 class ChatCompletionsProvider(ProviderBase):
@@ -75,7 +73,7 @@ class ChatCompletionsProvider(ProviderBase):
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": to_wire_messages(request.system, request.messages, request.continuation),
+            "messages": to_wire_messages(request.system, request.messages, request.prefill),
         }
         limit = self.output_limit(request)
         if limit is not None:
@@ -105,7 +103,7 @@ class ChatCompletionsProvider(ProviderBase):
             )
             return ErrorFacts(error_kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
         if isinstance(exc, openai.APIStatusError):
-            error_type, message, code = body_error(exc.body)
+            error_type, message, code = body_error(upstream_error(exc.body))
             return ErrorFacts(
                 "http_status",
                 message or str(exc),
@@ -139,14 +137,41 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
+def upstream_error(body: object) -> object:
+    """A gateway's error with the upstream's own error JSON inside (OpenRouter's
+    "Provider returned error" carries it as a string in ``metadata.raw``): the upstream
+    body when it parses, so its real type and message are what the user sees."""
+    error = body.get("error") if isinstance(body, dict) else None
+    metadata = error.get("metadata") if isinstance(error, dict) else None
+    raw = metadata.get("raw") if isinstance(metadata, dict) else None
+    if isinstance(raw, str):
+        try:
+            inner = json.loads(raw)
+        except ValueError:
+            return body
+        if isinstance(inner, dict) and isinstance(inner.get("error"), dict):
+            return inner
+    return body
+
+
 # -- conversion: neutral -> wire ---------------------------------------------------
-def to_wire_messages(system: str, messages: list[Message], continuation: str | None) -> list[dict[str, Any]]:
+def wire_call_id(call_id: str) -> str:
+    """A tool-call id every chat endpoint accepts: at most 40 characters (OpenAI's
+    limit). Longer ids (from other servers) map to a stable digest of themselves."""
+    if call_id and len(call_id) <= _MAX_CALL_ID:
+        return call_id
+    return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[:24]
+
+
+def to_wire_messages(system: str, messages: list[Message], prefill: str | None) -> list[dict[str, Any]]:
     """Neutral history to chat messages. Thinking is not sent back on this wire."""
     wire: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in messages:
         if message.role == "tool":
             for result in message.tool_results:
-                wire.append({"role": "tool", "tool_call_id": result.call_id, "content": _result_text(result)})
+                wire.append(
+                    {"role": "tool", "tool_call_id": wire_call_id(result.call_id), "content": _result_text(result)}
+                )
             text = message.text
             if text:
                 wire.append({"role": "user", "content": text})
@@ -156,9 +181,8 @@ def to_wire_messages(system: str, messages: list[Message], continuation: str | N
                 wire.append(entry)
         elif message.text:
             wire.append({"role": "user", "content": message.text})
-    if continuation:
-        wire.append({"role": "assistant", "content": continuation})
-        wire.append({"role": "user", "content": _CONTINUE_PROMPT})
+    if prefill:  # only for endpoints that pass it on to a model that continues it
+        wire.append({"role": "assistant", "content": prefill.rstrip()})
     return wire
 
 
@@ -175,7 +199,7 @@ def _assistant(message: Message) -> dict[str, Any] | None:
     if calls:
         entry["tool_calls"] = [
             {
-                "id": c.call_id,
+                "id": wire_call_id(c.call_id),
                 "type": "function",
                 "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
             }
@@ -212,7 +236,7 @@ class _ToolCallSlots:
             current = _OpenCall(self._next_slot, call_id, name)
             self._next_slot += 1
             self._by_index[index] = current
-            yield ToolCallBegin(current.slot, call_id or f"call_{current.slot}", name)
+            yield ToolCallBegin(current.slot, call_id or new_call_id(), name)
         if arguments:
             current.arguments += arguments
             yield ToolArgsChunk(current.slot, arguments)
@@ -234,17 +258,28 @@ def stream_deltas(stream: Any) -> Iterator[Delta]:
 
 
 def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
-    slots = _ToolCallSlots()
-    finished = done = chunks = False
+    reader = _ChatStream()
     for event in iter_sse(lines):
         if event is None:
             yield KeepAlive()
-            continue
-        if event.data.startswith("[DONE]"):
-            done = True
-            continue  # read on to the end of the body
-        chunks = True
-        chunk = json_object(event.data)
+        elif event.data.startswith("[DONE]"):
+            yield from reader.done()  # then read on to the end of the body
+        else:
+            yield from reader.chunk(json_object(event.data))
+    if not reader.ended:
+        raise IncompleteStreamError("the stream ended without its terminal event (finish_reason, [DONE])")
+
+
+class _ChatStream:
+    """One chat-completions stream. The reply is whole at its ``finish_reason`` (or at
+    ``[DONE]``): what the connection does after that cannot take it away."""
+
+    def __init__(self) -> None:
+        self.slots = _ToolCallSlots()
+        self.ended = False
+        self.content = False
+
+    def chunk(self, chunk: dict[str, Any]) -> Iterator[Delta]:
         error = chunk.get("error")
         if error:
             raise _error_event(error)
@@ -252,29 +287,40 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
         if isinstance(usage, dict) and usage:
             yield usage_chunk(usage)
         for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                yield ThinkingChunk(reasoning)
-            content = delta.get("content")
-            if content:
-                yield TextChunk(content)
-            for fragment in delta.get("tool_calls") or ():
-                yield from slots.feed(fragment)
-            raw = choice.get("finish_reason")
-            if raw:
-                finished = True
-                yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
-    if not chunks:
-        raise EmptyStreamError(
-            "the server ended the stream without any content (local servers such as llama.cpp do this "
-            "when the prompt is longer than their context size)"
-        )
-    if not (finished or done):
-        raise IncompleteStreamError("the stream ended without its terminal event (finish_reason, [DONE])")
-    if not finished:
+            yield from self._choice(choice)
+
+    def _choice(self, choice: dict[str, Any]) -> Iterator[Delta]:
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            yield ThinkingChunk(reasoning)
+        content = delta.get("content")
+        if content:
+            self.content = True
+            yield TextChunk(content)
+        for fragment in delta.get("tool_calls") or ():
+            self.content = True
+            yield from self.slots.feed(fragment)
+        raw = choice.get("finish_reason")
+        if raw == "error":  # OpenRouter: the upstream aborted the reply
+            raise IncompleteStreamError("the provider ended the reply with finish_reason 'error'")
+        if raw and not self.ended:
+            self.ended = True
+            yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
+            yield StreamEnd()
+
+    def done(self) -> Iterator[Delta]:
+        if self.ended:
+            return
+        if not self.content:
+            # llama.cpp's answer to a prompt that does not fit: [DONE] and nothing else.
+            raise EmptyStreamError(
+                "the stream ended with [DONE] but no content and no finish reason "
+                "(a local server does this when the prompt does not fit its context)"
+            )
+        self.ended = True
         yield StopChunk("completed", "stop")  # [DONE] without a finish_reason: some local servers
-    yield StreamEnd()
+        yield StreamEnd()
 
 
 def usage_chunk(usage: dict[str, Any]) -> UsageChunk:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from agent.events import (
@@ -25,8 +25,8 @@ from agent.events import (
 )
 from agent.providers.base import ErrorFacts, ModelRequest, Provider, ResetReport
 from agent.streaming.accumulator import Accumulator, ResponseSnapshot
-from agent.streaming.deltas import Delta, TextChunk, ThinkingChunk, ToolCallBegin
-from agent.streaming.seam import SeamTrimmer
+from agent.streaming.deltas import Delta, KeepAlive, TextChunk, ThinkingChunk, ToolCallBegin, UsageChunk
+from agent.streaming.seam import SeamJoiner
 from agent.streaming.watchdog import Clock, StaleWatchdog
 from agent.streaming.worker import Failed, Finished, StreamWorker, Wake
 
@@ -40,6 +40,7 @@ class AttemptResult:
     interrupted: bool = False
     reset_done: bool = False  # the attempt already reset the connection (stale/interrupt)
     terminal_missing: bool = False
+    repeated_chars: int = 0  # characters of a continuation dropped as repeats of the shown text
 
 
 def reset_event(report: ResetReport) -> ConnectionReset:
@@ -84,7 +85,7 @@ def _attempt(
     observer: StreamObserver | None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
     accumulator = Accumulator(provider.wire)
-    trimmer = SeamTrimmer(shown_text)
+    joiner = SeamJoiner(shown_text)
     watchdog = StaleWatchdog(stale_after, streaming=request.stream, clock=clock)
     worker = StreamWorker(lambda: provider.open_stream(request))
     if on_worker is not None:
@@ -110,26 +111,19 @@ def _attempt(
                 continue
             if observer is not None and not isinstance(item, Finished | Failed):
                 observer.delta(item)
-            if isinstance(item, Finished):
-                snapshot = accumulator.snapshot()
-                if snapshot.state == "streaming":  # the iterator ended without the terminal event
-                    failed = accumulator.snapshot(failed=True)
-                    facts = ErrorFacts("incomplete_stream", "the stream ended without its terminal event")
-                    return AttemptResult(failed, facts, terminal_missing=True)
-                return AttemptResult(snapshot)
-            if isinstance(item, Failed):
-                snapshot = accumulator.snapshot(failed=True)
-                facts = provider.error_facts(item.error)
-                return AttemptResult(snapshot, _with_output(facts, snapshot))
+            if isinstance(item, Finished | Failed):
+                return (yield from _ended(provider, item, accumulator, joiner))
             if item.progress:
                 watchdog.progress()
             if isinstance(item, TextChunk):
-                text = trimmer.feed(item.text)
-                if not text:
-                    continue
-                item = TextChunk(text)
-                yield TextDelta(text)
-            elif isinstance(item, ThinkingChunk) and item.text:
+                text = joiner.feed(item.text)
+                if text:
+                    yield TextDelta(text)
+                    accumulator.apply(TextChunk(text))
+                continue
+            if not isinstance(item, KeepAlive | UsageChunk):
+                yield from _release_held(joiner.finish(), accumulator)  # the text block ended
+            if isinstance(item, ThinkingChunk) and item.text:
                 yield ThinkingDelta(item.text)
             elif isinstance(item, ToolCallBegin):
                 yield ToolCallStreaming(item.call_id, item.name)
@@ -144,6 +138,28 @@ def _attempt(
     finally:
         if on_worker is not None and worker in on_worker:
             on_worker.remove(worker)
+
+
+def _release_held(text: str, accumulator: Accumulator) -> Generator[AgentEvent, None, None]:
+    if text:
+        yield TextDelta(text)
+        accumulator.apply(TextChunk(text))
+
+
+def _ended(
+    provider: Provider, item: Finished | Failed, accumulator: Accumulator, joiner: SeamJoiner
+) -> Generator[AgentEvent, None, AttemptResult]:
+    """The stream is over. A reply whose terminal event arrived is whole, even when the
+    connection failed right after it; one that never saw it is incomplete."""
+    if accumulator.snapshot().whole:
+        yield from _release_held(joiner.finish(), accumulator)
+        return AttemptResult(accumulator.snapshot(), repeated_chars=joiner.dropped)
+    failed = accumulator.snapshot(failed=True)
+    if isinstance(item, Finished):  # the iterator ended without the terminal event
+        facts = ErrorFacts("incomplete_stream", "the stream ended without its terminal event")
+        return AttemptResult(failed, facts, terminal_missing=True, repeated_chars=joiner.dropped)
+    facts = provider.error_facts(item.error)
+    return AttemptResult(failed, _with_output(facts, failed), repeated_chars=joiner.dropped)
 
 
 def _kill(
@@ -166,4 +182,4 @@ def _kill(
 def _with_output(facts: ErrorFacts, snapshot: ResponseSnapshot) -> ErrorFacts:
     if not snapshot.has_visible_output:
         return facts
-    return ErrorFacts(facts.kind, facts.message, facts.status, facts.retry_after, facts.error_type, output_emitted=True)
+    return replace(facts, output_emitted=True)
