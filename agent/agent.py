@@ -18,12 +18,15 @@ from typing import Any
 from agent.assembly import build_chain, provider_from
 from agent.call import CallContext, CallSettings
 from agent.config import FallbackSpec, Settings, settings_from_env
+from agent.context.keeper import ContextKeeper
+from agent.context.settings import CompactionSettings
+from agent.context.state import ContextState, unmirrored, working_history
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
-from agent.loop import TurnState, run_turn
+from agent.loop import TurnState, run_compaction, run_turn
 from agent.messages import Message
 from agent.prompts import default_system_prompt
-from agent.providers.base import Provider
+from agent.providers.base import ModelRequest, Provider, ToolSpec
 from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
 from agent.session_binding import SessionBinding
@@ -47,7 +50,9 @@ class AIAgent:
     ``tools=None`` gives the built-in toolset; ``tools=[]`` gives none. ``session``
     persists the conversation: "new", "latest" or a session id (None: in memory only).
     ``approve(tool, action)`` decides on dangerous commands; without it they are refused
-    unless the settings say ``approval="yolo"``.
+    unless the settings say ``approval="yolo"``. ``compaction`` configures how a long
+    conversation is kept inside the model's context window (``CompactionSettings``, a
+    dict of its fields, or False to turn trimming and compaction off).
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class AIAgent:
         stream_observer: StreamObserver | None = None,
         session_home: str | Path | None = None,
         clock: Clock = time.monotonic,
+        compaction: CompactionSettings | bool | dict[str, Any] | None = None,
     ) -> None:
         instance = None if provider is None or isinstance(provider, str) else provider
         base = settings or Settings().with_values(**settings_from_env())
@@ -90,6 +96,7 @@ class AIAgent:
             api_mode=api_mode,
             max_tokens=max_tokens,
             fallbacks=tuple(FallbackSpec.coerce(f) for f in fallbacks) if fallbacks is not None else None,
+            compaction=CompactionSettings.coerce(compaction),
         ).validated()
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
@@ -105,7 +112,9 @@ class AIAgent:
         self._ledger = StallLedger(
             self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars
         )
-        self._history: list[Message] = list(history or [])
+        self._full: list[Message] = list(history or [])  # every message, as it happened
+        self._history: list[Message] = list(self._full)  # what the model sees (trimmed, compacted)
+        self._keeper = ContextKeeper(self.settings.compaction, persist=self._save_context)
         self._session: SessionBinding | None = None
         if session is not None:
             self._bind_session(session, Path(session_home) if session_home else None)
@@ -118,23 +127,45 @@ class AIAgent:
         binding, stored = SessionBinding.open(which, home, current.name, current.model, self.workdir)
         self._session = binding
         if stored:
-            self._history = stored
+            self._load(stored, binding.load_context())
             self._ledger = binding.load_ledger(self._ledger)
         else:
-            for message in self._history:  # a seeded history is part of the new session
+            for message in self._full:  # a seeded history is part of the new session
                 binding.append(message)
+
+    def _load(self, full: list[Message], state: ContextState) -> None:
+        """Take a conversation: its full history and the context state that gives the
+        working history (resume continues exactly where the model was)."""
+        self._full = full
+        self._keeper.reset(state)
+        self._history = working_history(full, state)
+
+    def _save_context(self, state: ContextState) -> None:
+        if self._session is not None:
+            self._session.save_context(state)
 
     # -- conversation --------------------------------------------------------------
     @property
     def history(self) -> list[Message]:
-        """A copy of the conversation so far."""
+        """A copy of the conversation as the model sees it (old tool outputs may be stubs,
+        older messages replaced by a summary); ``full_history`` has every message."""
         return list(self._history)
 
     @history.setter
     def history(self, messages: Iterable[Message]) -> None:
-        self._history = list(messages)
+        self._replace(list(messages), ContextState())
+
+    @property
+    def full_history(self) -> list[Message]:
+        """A copy of every message of the conversation, as it happened (for audit and
+        export): trimming and compaction change only what the model sees."""
+        return list(self._full)
+
+    def _replace(self, full: list[Message], state: ContextState) -> None:
+        self._load(full, state)
         if self._session is not None:
-            self._session.rewrite(self._history)
+            self._session.rewrite(full)
+            self._session.save_context(state)
 
     @property
     def session_id(self) -> str | None:
@@ -154,12 +185,26 @@ class AIAgent:
     def tools(self) -> ToolRegistry:
         return self._tools
 
+    @property
+    def context_usage(self) -> dict[str, int | float]:
+        """How full the model's context window is (``window``, ``tokens``, ``fill``) and
+        what keeps it so (``compactions`` and ``trimmed_results`` of this conversation)."""
+        figures = self._keeper.turn
+        if not figures.window:  # no request yet: measure the conversation as it stands
+            specs = [ToolSpec(t.name, t.description, t.schema) for t in self._tools]
+            system = self.settings.system_prompt or default_system_prompt(self.workdir)
+            request = ModelRequest(model=self.provider.model, system=system, messages=self._history, tools=specs)
+            figures = self._keeper.measured(request, self.provider)
+        state = self._keeper.state
+        return {**figures.to_dict(), "compactions": len(state.compactions), "trimmed_results": len(state.stubbed)}
+
     def undo(self) -> str | None:
-        """Remove the last turn (the user's message and all that followed); returns its text."""
-        for index in range(len(self._history) - 1, -1, -1):
-            message = self._history[index]
+        """Remove the last turn (the user's message and all that followed); returns its
+        text. Works across a compaction: what the model saw before that turn comes back."""
+        for index in range(len(self._full) - 1, -1, -1):
+            message = self._full[index]
             if message.role == "user" and not message.text.startswith(_RUNTIME_NOTE) and message.text:
-                self.history = self._history[:index]
+                self._replace(self._full[:index], self._keeper.state.undone(index))
                 return message.text
         return None
 
@@ -172,7 +217,7 @@ class AIAgent:
 
     def new_conversation(self) -> None:
         """Start over: an empty history (and a new session when sessions are on)."""
-        self._history = []
+        self._load([], ContextState())
         if self._session is not None:
             current = self._chain.current
             self._session.renew(current.name, current.model, self.workdir)
@@ -213,7 +258,7 @@ class AIAgent:
         if self._session is not None:
             self._session.close()
         self._session = binding
-        self._history = stored
+        self._load(stored, binding.load_context())
         self._ledger = binding.load_ledger(
             StallLedger(self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars)
         )
@@ -222,16 +267,28 @@ class AIAgent:
     def stream(self, text: str) -> Iterator[AgentEvent]:
         """Run one turn, yielding its events; the last one is ``TurnFinished``.
         When it ends, ``last_result`` holds the turn's ``AgentResult``."""
+        return self._run(lambda state: run_turn(state, text))
+
+    def compact(self, focus: str | None = None) -> Iterator[AgentEvent]:
+        """Summarise the older conversation now (``/compact``), as a turn of its own; the
+        summary stresses ``focus`` when given. Nothing is lost: ``full_history`` keeps
+        every message, and ``undo`` goes back across it."""
+        return self._run(lambda state: run_compaction(state, focus))
+
+    def _run(self, turn: Callable[[TurnState], Iterator[AgentEvent]]) -> Iterator[AgentEvent]:
+        """One turn under the turn lock (taken when iteration starts, like any generator)."""
         if not self._turn_lock.acquire(blocking=False):
             raise AgentBusyError("this agent is already running a turn; one turn at a time")
-        self._interrupt.clear()
-        state = self._turn_state()
         try:
-            for event in run_turn(state, text):
+            self._interrupt.clear()
+            self._keeper.start_turn()
+            state = self._turn_state()
+            for event in turn(state):
                 if isinstance(event, TurnFinished):
                     self.last_result = self._result(state, event)
                 yield event
         finally:
+            self._full.extend(unmirrored(self._full, self._history, self._keeper.state))
             if self._session is not None:
                 self._session.save_ledger(self._ledger)
             self._turn_lock.release()
@@ -310,6 +367,7 @@ class AIAgent:
             api_calls=state.api_calls,
             session_id=self.session_id,
             counts=finished.counts,
+            context=self._keeper.turn.to_dict(),
         )
 
     def _approval(self) -> Approver:
@@ -335,10 +393,18 @@ class AIAgent:
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
             stream=settings.stream,
-            on_message=session.append if session is not None else _ignore,
+            on_message=self._keep,
             on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
+            context=self._keeper,
         )
+
+    def _keep(self, message: Message) -> None:
+        """Save a new message, then add it to the full history (the loop adds it to the
+        working history)."""
+        if self._session is not None:
+            self._session.append(message)
+        self._full.append(message)
 
 
 def _ignore(item: object) -> None:

@@ -57,7 +57,8 @@ _MIN_SUMMARY_TOKENS = 256
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """What ``prepare`` decided: the request's output limit, or that the turn must end."""
+    """What ``prepare`` decided: the request's output limit, or that the turn must end
+    (``error`` says why; with "ready" it is a note, e.g. that there was nothing to do)."""
 
     max_tokens: int | None
     outcome: Literal["ready", "failed", "interrupted"] = "ready"
@@ -146,6 +147,12 @@ class ContextKeeper:
         of its errors named a smaller one."""
         return min(provider.context_window, self._learned.get(provider.model, provider.context_window))
 
+    def measured(self, request: ModelRequest, provider: Provider) -> TurnFigures:
+        """The figures of ``request`` as it stands, without changing anything."""
+        size = measure(fixed_tokens(request.system, request.tools), request.messages, self._anchor, provider.model)
+        window = self.window(provider)
+        return TurnFigures(size.tokens, window, size.tokens / window if window else 0.0)
+
     # -- what the loop calls -------------------------------------------------------
     def observe(self, event: AgentEvent) -> None:
         """Learn the true size of the request in flight from the provider's report."""
@@ -211,8 +218,8 @@ class ContextKeeper:
             done = yield from self._compact(job, "manual", focus)
         except _Stop as stop:
             return Prepared(None, stop.outcome, stop.message)
-        if not done:
-            return Prepared(None, "failed", "nothing to compact yet: the conversation is short enough as it is")
+        if not done:  # "ready" with a note: nothing went wrong, there was just nothing to do
+            return Prepared(None, "ready", "nothing to compact yet: there is no older part to summarise")
         return Prepared(None)
 
     # -- fitting -------------------------------------------------------------------

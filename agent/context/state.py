@@ -151,6 +151,14 @@ def working_history(full: list[Message], state: ContextState) -> list[Message]:
     return apply_stubs(base, state.stubbed.keys())
 
 
+def unmirrored(full: list[Message], working: list[Message], state: ContextState) -> list[Message]:
+    """The messages at the end of the working history that the full history lacks (kept
+    in memory only, after a session write failed), so the two can be brought together."""
+    record = state.last
+    mirrored = state.prefix + (len(full) - record.covered) if record is not None else len(full)
+    return working[max(0, mirrored) :]
+
+
 def _fits(full: list[Message], record: CompactionRecord) -> bool:
     if record.covered > len(full):
         return False
