@@ -19,15 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from agent.call import CallResult
-from agent.context.compaction import (
-    CompactionPlan,
-    apply_compaction,
-    drop_points,
-    plan_compaction,
-    summary_request,
-)
+from agent.context.compaction import apply_compaction, plan_compaction
 from agent.context.settings import CompactionSettings
 from agent.context.state import ContextState
+from agent.context.summary import CallFn, Recover, Stop, SummaryJob, summarise
 from agent.context.tokens import fixed_tokens, messages_tokens, text_tokens
 from agent.context.trimming import TrimPlan, plan_trim
 from agent.context.window import (
@@ -46,13 +41,10 @@ from agent.context.window import (
 from agent.events import AgentEvent, Compacted, ContextFill, ContextTrimmed, ModelCallFinished, ModelCallStarted, Notice
 from agent.messages import Message
 from agent.providers.base import ModelRequest, Provider
-from agent.recovery.messages import call_failure_message
 
-Recover = Callable[[CallResult, ModelRequest], Generator[AgentEvent, None, "ModelRequest | None"]]
-CallFn = Callable[[ModelRequest, "Recover | None"], Generator[AgentEvent, None, CallResult]]
+__all__ = ["CallFn", "ContextKeeper", "Prepared", "Recover", "TurnFigures"]
 Reason = Literal["threshold", "overflow", "manual"]
-_QUIET = frozenset({"text_delta", "thinking_delta", "tool_call_streaming"})
-_MIN_SUMMARY_TOKENS = 256
+_RECALIBRATE = 0.05  # a tokenizer ratio this far from the saved one is saved again
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +97,6 @@ class _Job:
         return fixed_tokens(self.template.system, self.template.tools)
 
 
-class _Stop(Exception):
-    """Internal: the turn cannot go on (``outcome`` says how)."""
-
-    def __init__(self, outcome: Literal["failed", "interrupted"], message: str) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-        self.message = message
-
-
 class ContextKeeper:
     """Keeps one agent's conversation inside its model's context window."""
 
@@ -129,13 +112,16 @@ class ContextKeeper:
         self._anchor: SizeAnchor | None = None
         self._pending: SizeAnchor | None = None  # the request in flight, waiting for its report
         self._reporting_model: str | None = None
-        self._learned: dict[str, int] = {}  # model -> the window its errors named
         self.turn = TurnFigures()
 
     # -- the state ----------------------------------------------------------------
     def reset(self, state: ContextState | None = None) -> None:
-        """Start over from ``state`` (a new, resumed or rewritten conversation)."""
-        self.state = state or ContextState()
+        """Start over from ``state`` (a new, resumed or rewritten conversation); what was
+        learned about the models carries over where ``state`` knows nothing newer."""
+        new = state or ContextState()
+        calibration = {**self.state.calibration, **new.calibration}
+        windows = {**self.state.windows, **new.windows}
+        self.state = replace(new, calibration=calibration, windows=windows)
         self._anchor = self._pending = None
 
     def start_turn(self) -> None:
@@ -145,11 +131,11 @@ class ContextKeeper:
     def window(self, provider: Provider) -> int:
         """The provider's context window: the catalog's (overridable), or less if one
         of its errors named a smaller one."""
-        return min(provider.context_window, self._learned.get(provider.model, provider.context_window))
+        return min(provider.context_window, self.state.windows.get(provider.model, provider.context_window))
 
     def measured(self, request: ModelRequest, provider: Provider) -> TurnFigures:
         """The figures of ``request`` as it stands, without changing anything."""
-        size = measure(fixed_tokens(request.system, request.tools), request.messages, self._anchor, provider.model)
+        size = self._sized(fixed_tokens(request.system, request.tools), list(request.messages), provider.model)
         window = self.window(provider)
         return TurnFigures(size.tokens, window, size.tokens / window if window else 0.0)
 
@@ -164,7 +150,16 @@ class ContextKeeper:
                 reported = sum(p or 0 for p in parts)
                 model = self._reporting_model or self._pending.model
                 self._anchor = replace(self._pending, reported=reported, model=model)
+                self._calibrate(self._anchor)
             self._pending = None
+
+    def _calibrate(self, anchor: SizeAnchor) -> None:
+        """Remember how the model's counts compare to our estimate, for the requests that
+        have no report to anchor on (the first one after a resume, another model's)."""
+        saved = self.state.calibration.get(anchor.model)
+        if saved is None or abs(anchor.ratio - saved) > saved * _RECALIBRATE:
+            self.state = self.state.with_calibration(anchor.model, anchor.ratio)
+            self._persist(self.state)
 
     def prepare(
         self, history: list[Message], template: ModelRequest, provider: Provider, call: CallFn
@@ -178,7 +173,7 @@ class ContextKeeper:
             if size.tokens > bounds.threshold:
                 try:
                     yield from self._shrink(job, bounds, "threshold")
-                except _Stop as stop:
+                except Stop as stop:
                     return Prepared(None, stop.outcome, stop.message)
         return (yield from self._ready(job))
 
@@ -201,7 +196,7 @@ class ContextKeeper:
             if self._size(job).tokens > bounds.threshold:  # else only the output limit was too high
                 try:
                     yield from self._shrink(job, bounds, "overflow")
-                except _Stop as stop:
+                except Stop as stop:
                     result.error_message = stop.message
                     return None
             prepared = yield from self._ready(job)
@@ -216,15 +211,19 @@ class ContextKeeper:
         job = _Job(history, template, provider, call)
         try:
             done = yield from self._compact(job, "manual", focus)
-        except _Stop as stop:
+        except Stop as stop:
             return Prepared(None, stop.outcome, stop.message)
         if not done:  # "ready" with a note: nothing went wrong, there was just nothing to do
             return Prepared(None, "ready", "nothing to compact yet: there is no older part to summarise")
         return Prepared(None)
 
     # -- fitting -------------------------------------------------------------------
-    def _size(self, job: _Job) -> Size:
-        return measure(job.fixed, job.history, self._anchor, job.provider.model)
+    def _size(self, job: _Job, messages: list[Message] | None = None) -> Size:
+        """The size of ``job``'s request with ``messages`` (default: its history)."""
+        return self._sized(job.fixed, job.history if messages is None else messages, job.provider.model)
+
+    def _sized(self, fixed: int, messages: list[Message], model: str) -> Size:
+        return measure(fixed, messages, self._anchor, model, self.state.calibration.get(model, 1.0))
 
     def _limits(self, job: _Job) -> Limits:
         return limits(self.window(job.provider), self.settings, job.template.max_tokens)
@@ -243,16 +242,16 @@ class ContextKeeper:
         return Prepared(job.template.max_tokens)
 
     def _shrink(self, job: _Job, bounds: Limits, reason: Reason) -> Generator[AgentEvent, None, None]:
-        """Trim, then compact, then trim what is left; raise ``_Stop`` when it still
+        """Trim, then compact, then trim what is left; raise ``Stop`` when it still
         does not fit."""
         if self.settings.trim:
             plan = self._trim_plan(job, self.settings.keep_tool_rounds)
-            if plan is not None and self._measure(job, plan.messages) <= bounds.trim_target:
+            if plan is not None and self._size(job, plan.messages).tokens <= bounds.trim_target:
                 yield from self._apply_trim(job, plan)
                 return
         try:
             compacted = yield from self._compact(job, reason, None)
-        except _Stop as stop:
+        except Stop as stop:
             if stop.outcome != "failed" or reason != "threshold" or self._size(job).tokens > bounds.hard:
                 raise
             yield Notice(f"{stop.message.split(' Nothing was lost')[0]}; going on without compacting", "warning")
@@ -267,10 +266,7 @@ class ContextKeeper:
                     yield from self._apply_trim(job, plan)
         size = self._size(job).tokens
         if size > bounds.hard:
-            raise _Stop("failed", self._cannot_shrink(job, size))
-
-    def _measure(self, job: _Job, messages: list[Message]) -> int:
-        return measure(job.fixed, messages, self._anchor, job.provider.model).tokens
+            raise Stop("failed", self._cannot_shrink(job, size))
 
     def _trim_plan(self, job: _Job, keep: int) -> TrimPlan | None:
         return plan_trim(job.history, keep_rounds=keep, min_tokens=self.settings.trim_min_tokens)
@@ -289,7 +285,8 @@ class ContextKeeper:
         facts = overflow_facts(result.error.message if result.error else "")
         model = job.provider.model
         if facts.window is not None and facts.window < job.provider.context_window:
-            self._learned[model] = facts.window
+            self.state = self.state.with_window(model, facts.window)
+            self._persist(self.state)
         ours = estimate(job.fixed, request.messages)
         window = self.window(job.provider)
         # Unknown size: it did not fit, so count it as at least the window.
@@ -308,7 +305,20 @@ class ContextKeeper:
             return False  # a summary would not make enough room to be worth a model call
         before = self._size(job).tokens
         yield Notice(f"compacting the conversation: asking the model to summarise {plan.cut - plan.prefix} messages")
-        summary, spent = yield from self._summarise(job, plan, focus)
+        self._pending = None  # the summary's usage is not the size of the conversation
+        summary, spent = yield from summarise(
+            SummaryJob(
+                history,
+                plan,
+                focus,
+                job.template,
+                job.provider,
+                window,
+                self.settings,
+                lambda messages: self._size(job, messages).tokens,
+                job.call,
+            )
+        )
         compaction = apply_compaction(history, self.state, plan, summary)
         history[:] = compaction.messages
         self.state = compaction.state
@@ -319,64 +329,6 @@ class ContextKeeper:
         yield Compacted(plan.cut - plan.prefix, before, after, text_tokens(summary), reason, spent)
         return True
 
-    def _summarise(
-        self, job: _Job, plan: CompactionPlan, focus: str | None
-    ) -> Generator[AgentEvent, None, tuple[str, int | None]]:
-        provider, window = job.provider, self.window(job.provider)
-        limit = max(_MIN_SUMMARY_TOKENS, min(self.settings.summary_max_tokens, provider.max_output_tokens, window // 8))
-        room = window - limit - self.settings.margin_tokens
-        history = self._summary_source(job, plan, focus, room)
-        drops = [0, *drop_points(history, plan)]
-        state = {"choice": 0, "attempts": 1}
-
-        def fitting(start: int, ceiling: int) -> int:
-            """The first drop choice from ``start`` whose request fits ``ceiling``."""
-            for choice in range(start, len(drops)):
-                messages = summary_request(history, plan, dropped=drops[choice], focus=focus)
-                if self._measure(job, messages) <= ceiling:
-                    return choice
-            return len(drops) - 1
-
-        def request_for(choice: int) -> ModelRequest:
-            messages = summary_request(history, plan, dropped=drops[choice], focus=focus)
-            return replace(job.template, messages=messages, max_tokens=limit)
-
-        def smaller(result: CallResult, request: ModelRequest) -> Generator[AgentEvent, None, ModelRequest | None]:
-            """A summary request that was still too long: leave out more of the oldest part."""
-            if state["attempts"] >= self.settings.max_summary_attempts or state["choice"] >= len(drops) - 1:
-                return None
-            state["attempts"] += 1
-            facts = overflow_facts(result.error.message if result.error else "")
-            sent = self._measure(job, list(request.messages))
-            too_long = facts.prompt_tokens if facts.prompt_tokens is not None else sent
-            excess = max(too_long - room, sent // 4)  # unknown by how much: a quarter less at least
-            state["choice"] = fitting(state["choice"] + 1, sent - excess)
-            yield Notice(f"the summary request was too long; leaving out the oldest {drops[state['choice']]} messages")
-            return request_for(state["choice"])
-
-        state["choice"] = fitting(0, room)
-        self._pending = None  # the summary's usage is not the size of the conversation
-        result = yield from _quiet(job.call(request_for(state["choice"]), smaller))
-        summary = result.text.strip()
-        if result.status == "interrupted":
-            raise _Stop("interrupted", "interrupted by the user while the conversation was being compacted")
-        if result.status != "ok" or not summary:
-            raise _Stop("failed", self._summary_failed(job, result))
-        usage = result.usage
-        spent = None if usage.prompt_tokens is None and usage.output_tokens is None else (
-            (usage.prompt_tokens or 0) + (usage.output_tokens or 0)
-        )
-        return summary, spent
-
-    def _summary_source(self, job: _Job, plan: CompactionPlan, focus: str | None, room: int) -> list[Message]:
-        """The history the summary request is made of: as the model last saw it (its
-        prompt cache then serves most of the request), or with every large tool result
-        stubbed when that is too long (the older part is about to be replaced anyway)."""
-        if self._measure(job, summary_request(job.history, plan, focus=focus)) <= room:
-            return job.history
-        trimmed = plan_trim(job.history, keep_rounds=0, min_tokens=self.settings.trim_min_tokens)
-        return trimmed.messages if trimmed is not None else job.history
-
     # -- messages ------------------------------------------------------------------
     def _cannot_shrink(self, job: _Job, size: int) -> str:
         window = self.window(job.provider)
@@ -386,31 +338,3 @@ class ContextKeeper:
             "progress must stay whole. Nothing was lost: the whole conversation is kept in the session. "
             "Start a new conversation with /new, or switch to a model with a larger context window with /model."
         )
-
-    def _summary_failed(self, job: _Job, result: CallResult) -> str:
-        if result.status == "ok":
-            why = "the model answered the summary request without any text"
-        elif result.error_message:
-            why = result.error_message
-        else:
-            why = call_failure_message(result, job.provider, result.stale_after)
-        return (
-            f"the conversation had to be compacted to fit the context window, but the summary request failed: {why} "
-            "Nothing was lost: the conversation is kept as it was. Say 'continue' to try again, start a new "
-            "conversation with /new, or switch to a model with a larger context window with /model."
-        )
-
-
-def _quiet(calls: Generator[AgentEvent, None, CallResult]) -> Generator[AgentEvent, None, CallResult]:
-    """The summary call's events without its streamed text (it is not an answer to show)."""
-    try:
-        event = next(calls)
-        while True:
-            if event.kind not in _QUIET:
-                yield event
-            event = next(calls)
-    except StopIteration as stop:
-        result: CallResult = stop.value
-        return result
-    finally:
-        calls.close()

@@ -86,10 +86,15 @@ def summary_message(record: CompactionRecord) -> Message:
 @dataclass(frozen=True, slots=True)
 class ContextState:
     """The compactions so far (oldest first) and the stubbed tool results (call id ->
-    the full history's length when it was stubbed). Never changed in place."""
+    the full history's length when it was stubbed); and what was learned about the
+    models: how their token counts compare to our estimate (``calibration``, model ->
+    reported / estimated) and windows their errors named (``windows``). Never changed
+    in place."""
 
     compactions: tuple[CompactionRecord, ...] = ()
     stubbed: dict[str, int] = field(default_factory=dict)
+    calibration: dict[str, float] = field(default_factory=dict)
+    windows: dict[str, int] = field(default_factory=dict)
 
     @property
     def last(self) -> CompactionRecord | None:
@@ -120,23 +125,41 @@ class ContextState:
             stubbed.setdefault(call_id, at)
         return replace(self, stubbed=stubbed)
 
+    def with_calibration(self, model: str, ratio: float) -> ContextState:
+        """This state with ``model``'s tokens counted at ``ratio`` times our estimate."""
+        return replace(self, calibration={**self.calibration, model: round(ratio, 4)})
+
+    def with_window(self, model: str, window: int) -> ContextState:
+        """This state with a window the model's own errors named."""
+        return replace(self, windows={**self.windows, model: window})
+
     def undone(self, length: int) -> ContextState:
-        """The state as it was when the full history had ``length`` messages."""
+        """The state as it was when the full history had ``length`` messages (what was
+        learned about the models stays)."""
         return ContextState(
             tuple(r for r in self.compactions if r.at <= length),
             {call_id: at for call_id, at in self.stubbed.items() if at <= length},
+            dict(self.calibration),
+            dict(self.windows),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form kept with the session."""
-        return {"compactions": [r.to_dict() for r in self.compactions], "stubbed": dict(self.stubbed)}
+        return {
+            "compactions": [r.to_dict() for r in self.compactions],
+            "stubbed": dict(self.stubbed),
+            "calibration": dict(self.calibration),
+            "windows": dict(self.windows),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContextState:
         """Read the JSON form back (raises KeyError/TypeError/ValueError when broken)."""
         records = tuple(CompactionRecord.from_dict(r) for r in data.get("compactions", []))
         stubbed = {str(k): int(v) for k, v in dict(data.get("stubbed", {})).items()}
-        return cls(records, stubbed)
+        calibration = {str(k): float(v) for k, v in dict(data.get("calibration", {})).items()}
+        windows = {str(k): int(v) for k, v in dict(data.get("windows", {})).items()}
+        return cls(records, stubbed, calibration, windows)
 
 
 def working_history(full: list[Message], state: ContextState) -> list[Message]:

@@ -53,11 +53,15 @@ def estimate(fixed: int, messages: Sequence[Message]) -> int:
     return fixed + messages_tokens(messages)
 
 
-def measure(fixed: int, messages: Sequence[Message], anchor: SizeAnchor | None, model: str) -> Size:
-    """The size of a request with ``messages`` (``fixed``: system prompt and tools)."""
+def measure(
+    fixed: int, messages: Sequence[Message], anchor: SizeAnchor | None, model: str, calibration: float = 1.0
+) -> Size:
+    """The size of a request with ``messages`` (``fixed``: system prompt and tools).
+    Without a report of this model's to anchor on, our estimate scaled by what was
+    learned of its tokenizer earlier (``calibration``; 1.0: nothing learned)."""
     ours = estimate(fixed, messages)
     if anchor is None or anchor.model != model:
-        return Size(ours, False)
+        return Size(math.ceil(ours * calibration), False)
     held = anchor.messages
     if len(held) <= len(messages) and all(a is b for a, b in zip(held, messages, strict=False)):
         return Size(anchor.reported + max(0, ours - anchor.estimate), True)

@@ -1,7 +1,13 @@
 """Test support: a provider simulator speaking the real Anthropic and OpenAI wire formats."""
 
 from agent.providers.base import ErrorFacts, ModelRequest
-from agent.testing.behaviours import LargeWriteModel, wants_fine_grained_streaming
+from agent.testing.behaviours import (
+    LargeWriteModel,
+    LongTaskModel,
+    part_answer,
+    part_path,
+    wants_fine_grained_streaming,
+)
 from agent.testing.script import (
     ConnectionRecord,
     Disconnect,
@@ -32,6 +38,7 @@ __all__ = [
     "HttpError",
     "KeepAlives",
     "LargeWriteModel",
+    "LongTaskModel",
     "ModelRequest",
     "Pace",
     "ProviderSimulator",
@@ -48,6 +55,8 @@ __all__ = [
     "Text",
     "Thinking",
     "ToolCall",
+    "part_answer",
+    "part_path",
     "prompt_tokens",
     "wants_fine_grained_streaming",
 ]
