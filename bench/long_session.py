@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import statistics
 import sys
@@ -70,7 +71,7 @@ def prefix_share(requests: list[RecordedRequest]) -> float:
     """Median share of a request's messages (by the simulator's count) that are the same,
     byte for byte, as the start of the request before it."""
     shares = []
-    for before, after in zip(requests, requests[1:], strict=False):
+    for before, after in itertools.pairwise(requests):
         old, new = before.body.get("messages") or [], after.body.get("messages") or []
         same = 0
         for a, b in zip(old, new, strict=False):
@@ -137,7 +138,10 @@ def main() -> None:
     args = parser.parse_args()
     on = one_run(args, compaction=True)
     off = one_run(args, compaction=False)
-    print(f"{args.steps}-step task, {args.chars:,}-character tool outputs, {args.window:,}-token window, {args.wire} wire")
+    print(
+        f"{args.steps}-step task, {args.chars:,}-character tool outputs, "
+        f"{args.window:,}-token window, {args.wire} wire"
+    )
     print(f"{'':34}{'trim + compaction':>20}{'turned off':>14}")
     rows = [
         ("outcome", on.status, off.status),
