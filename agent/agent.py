@@ -20,7 +20,7 @@ from agent.call import CallContext, CallSettings
 from agent.config import FallbackSpec, Settings, settings_from_env
 from agent.context.keeper import ContextKeeper
 from agent.context.settings import CompactionSettings
-from agent.context.state import ContextState, unmirrored, working_history
+from agent.context.state import ContextState, last_user_turn, unmirrored, working_history
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
 from agent.loop import TurnState, run_compaction, run_turn
@@ -38,7 +38,6 @@ from tools.base import Tool, ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
 
 Approver = Callable[[str, str], bool]
-_RUNTIME_NOTE = "[stayline:"
 
 
 class AIAgent:
@@ -134,8 +133,7 @@ class AIAgent:
                 binding.append(message)
 
     def _load(self, full: list[Message], state: ContextState) -> None:
-        """Take a conversation: its full history and the context state that gives the
-        working history (resume continues exactly where the model was)."""
+        """Take a conversation: the full history, and the state that gives the working one."""
         self._full = full
         self._keeper.reset(state)
         self._history = working_history(full, state)
@@ -164,8 +162,7 @@ class AIAgent:
     def _replace(self, full: list[Message], state: ContextState) -> None:
         self._load(full, state)
         if self._session is not None:
-            self._session.rewrite(full)
-            self._session.save_context(state)
+            self._session.rewrite(full, state)
 
     @property
     def session_id(self) -> str | None:
@@ -187,26 +184,22 @@ class AIAgent:
 
     @property
     def context_usage(self) -> dict[str, int | float]:
-        """How full the model's context window is (``window``, ``tokens``, ``fill``) and
-        what keeps it so (``compactions`` and ``trimmed_results`` of this conversation)."""
-        figures = self._keeper.turn
-        if not figures.window:  # no request yet: measure the conversation as it stands
-            specs = [ToolSpec(t.name, t.description, t.schema) for t in self._tools]
-            system = self.settings.system_prompt or default_system_prompt(self.workdir)
-            request = ModelRequest(model=self.provider.model, system=system, messages=self._history, tools=specs)
-            figures = self._keeper.measured(request, self.provider)
-        state = self._keeper.state
-        return {**figures.to_dict(), "compactions": len(state.compactions), "trimmed_results": len(state.stubbed)}
+        """How full the model's context window is with the conversation as it stands
+        (``window``, ``tokens``, ``fill``), and the ``compactions`` and ``trimmed_results``
+        that keep it so."""
+        specs = [ToolSpec(t.name, t.description, t.schema) for t in self._tools]
+        request = ModelRequest(model=self.provider.model, system=self._system(), messages=self._history, tools=specs)
+        return self._keeper.usage(request, self.provider)
 
     def undo(self) -> str | None:
         """Remove the last turn (the user's message and all that followed); returns its
         text. Works across a compaction: what the model saw before that turn comes back."""
-        for index in range(len(self._full) - 1, -1, -1):
-            message = self._full[index]
-            if message.role == "user" and not message.text.startswith(_RUNTIME_NOTE) and message.text:
-                self._replace(self._full[:index], self._keeper.state.undone(index))
-                return message.text
-        return None
+        index = last_user_turn(self._full)
+        if index is None:
+            return None
+        text = self._full[index].text
+        self._replace(self._full[:index], self._keeper.state.undone(index))
+        return text
 
     def retry(self) -> Iterator[AgentEvent]:
         """Run the last turn again from its user message."""
@@ -388,7 +381,7 @@ class AIAgent:
             history=self._history,
             tools=self._tools,
             tool_context=ToolContext(self.workdir, approve=self._approval()),
-            system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
+            system_prompt=self._system(),
             call_context=context,
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
@@ -398,6 +391,9 @@ class AIAgent:
             session_id=self.session_id,
             context=self._keeper,
         )
+
+    def _system(self) -> str:
+        return self.settings.system_prompt or default_system_prompt(self.workdir)
 
     def _keep(self, message: Message) -> None:
         """Save a new message, then add it to the full history (the loop adds it to the

@@ -71,8 +71,11 @@ class SessionBinding:
                 "the tool was not run. Free disk space or fix the file's permissions, then go on."
             ) from exc
 
-    def rewrite(self, history: list[Message]) -> None:
+    def rewrite(self, history: list[Message], context: ContextState | None = None) -> None:
+        """Store exactly ``history`` (``/undo``, a replaced history), and its context state."""
         self.store.replace_messages(self.session_id, history)
+        if context is not None:
+            self.save_context(context)
 
     def save_ledger(self, ledger: StallLedger) -> None:
         self.store.set_state(self.session_id, LEDGER_KEY, ledger.to_dict())

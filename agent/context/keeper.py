@@ -133,11 +133,18 @@ class ContextKeeper:
         of its errors named a smaller one."""
         return min(provider.context_window, self.state.windows.get(provider.model, provider.context_window))
 
-    def measured(self, request: ModelRequest, provider: Provider) -> TurnFigures:
-        """The figures of ``request`` as it stands, without changing anything."""
+    def usage(self, request: ModelRequest, provider: Provider) -> dict[str, int | float]:
+        """How full the window would be with ``request`` now (nothing changes), and the
+        compactions and stubbed results of this conversation."""
         size = self._sized(fixed_tokens(request.system, request.tools), list(request.messages), provider.model)
         window = self.window(provider)
-        return TurnFigures(size.tokens, window, size.tokens / window if window else 0.0)
+        return {
+            "window": window,
+            "tokens": size.tokens,
+            "fill": round(size.tokens / window, 4) if window else 0.0,
+            "compactions": len(self.state.compactions),
+            "trimmed_results": len(self.state.stubbed),
+        }
 
     # -- what the loop calls -------------------------------------------------------
     def observe(self, event: AgentEvent) -> None:

@@ -30,6 +30,15 @@ def is_note(message: Message) -> bool:
     return message.role == "user" and message.text.startswith(NOTE_MARK)
 
 
+def last_user_turn(history: list[Message]) -> int | None:
+    """Where the last turn begins: the index of the last message the user wrote."""
+    for index in range(len(history) - 1, -1, -1):
+        message = history[index]
+        if message.role == "user" and message.text and not is_note(message):
+            return index
+    return None
+
+
 def head_length(history: list[Message]) -> int:
     """How many messages the head is: up to and including the first user message."""
     for index, message in enumerate(history):
