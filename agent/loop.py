@@ -210,8 +210,10 @@ def _fitted(
     if keeper is None:
         return request
     prepared = yield from keeper.prepare(state.history, request, state.chain.current, _caller(state, iteration))
-    if prepared.outcome == "failed" or prepared.outcome == "interrupted":
-        return TurnFinished(prepared.outcome, "", prepared.error)
+    if prepared.outcome == "too_long" and state.chain.has_fallbacks:
+        return replace(request, messages=list(state.history))  # refused, it goes to a larger window
+    if prepared.outcome != "ready":
+        return TurnFinished("interrupted" if prepared.outcome == "interrupted" else "failed", "", prepared.error)
     return replace(request, messages=list(state.history), max_tokens=prepared.max_tokens)
 
 
@@ -263,8 +265,8 @@ def _compaction(state: TurnState, focus: str | None) -> Generator[AgentEvent, No
     specs = [ToolSpec(t.name, t.description, t.schema) for t in state.tools]
     request = _request(state, specs, state.max_tokens)
     prepared = yield from keeper.compact(state.history, request, state.chain.current, _caller(state, 1), focus)
-    if prepared.outcome == "failed" or prepared.outcome == "interrupted":
-        yield TurnFinished(prepared.outcome, "", prepared.error)
+    if prepared.outcome != "ready":
+        yield TurnFinished("interrupted" if prepared.outcome == "interrupted" else "failed", "", prepared.error)
         return
     if prepared.error:  # nothing to do: said as a notice, not as a failure
         yield Notice(prepared.error)

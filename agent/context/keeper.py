@@ -50,10 +50,12 @@ _RECALIBRATE = 0.05  # a tokenizer ratio this far from the saved one is saved ag
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """What ``prepare`` decided: the request's output limit, or that the turn must end
-    (``error`` says why; with "ready" it is a note, e.g. that there was nothing to do)."""
+    (``error`` says why; with "ready" it is a note, e.g. that there was nothing to do).
+    "too_long": nothing more can be removed and the request does not fit this model; a
+    fallback with a larger window may still take it."""
 
     max_tokens: int | None
-    outcome: Literal["ready", "failed", "interrupted"] = "ready"
+    outcome: Literal["ready", "failed", "interrupted", "too_long"] = "ready"
     error: str | None = None
 
 
@@ -273,7 +275,7 @@ class ContextKeeper:
                     yield from self._apply_trim(job, plan)
         size = self._size(job).tokens
         if size > bounds.hard:
-            raise Stop("failed", self._cannot_shrink(job, size))
+            raise Stop("too_long", self._cannot_shrink(job, size))
 
     def _trim_plan(self, job: _Job, keep: int) -> TrimPlan | None:
         return plan_trim(job.history, keep_rounds=keep, min_tokens=self.settings.trim_min_tokens)

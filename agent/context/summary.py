@@ -26,10 +26,14 @@ _QUIET = frozenset({"text_delta", "thinking_delta", "tool_call_streaming"})
 _MIN_SUMMARY_TOKENS = 256
 
 
-class Stop(Exception):
-    """The turn cannot go on: ``outcome`` says how, the message says what to do."""
+Outcome = Literal["failed", "interrupted", "too_long"]
 
-    def __init__(self, outcome: Literal["failed", "interrupted"], message: str) -> None:
+
+class Stop(Exception):
+    """The turn cannot go on: ``outcome`` says how ("too_long": the request cannot be
+    made to fit this model's window), the message says what to do."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.message = message

@@ -17,7 +17,16 @@ from agent.config import Settings
 from agent.context.compaction import SUMMARY_REQUEST_MARK
 from agent.context.state import SUMMARY_MARK
 from agent.events import AgentEvent
-from agent.testing import LongTaskModel, ProviderSimulator, RecordedRequest, part_answer, part_path, prompt_tokens
+from agent.testing import (
+    LongTaskModel,
+    ProviderSimulator,
+    RecordedRequest,
+    Reply,
+    Text,
+    part_answer,
+    part_path,
+    prompt_tokens,
+)
 from agent.testing.behaviours import conversation_items
 from tests.e2e.conftest import WireSetup, of_kind
 
@@ -290,3 +299,31 @@ def test_turned_off_the_same_task_dies_of_context(
     assert "too long" in (result.error or "") and "/model" in (result.error or "")
     assert [r for r in sim.requests if r.rejected is not None]
     assert "compacted" not in result.counts and "context_trimmed" not in result.counts
+
+
+def test_a_fallback_with_a_larger_window_takes_over_and_stays(sim: ProviderSimulator, tmp_path: Path) -> None:
+    sim.set_context_window("claude-sonnet-4-6", 8_000)  # the fallback, gpt-4o, has a large window
+    sim.script(
+        lambda request: Reply(Text("The log says the disk is full."), usage=(prompt_tokens(request.body), 9)),
+        lambda request: Reply(Text("Clean /srv/data first."), usage=(prompt_tokens(request.body), 6)),
+    )
+    agent = AIAgent(
+        provider="anthropic",
+        model="claude-sonnet-4-6",
+        base_url=sim.base_url,
+        api_key="test-key",
+        workdir=tmp_path,
+        stale_timeout=5.0,
+        settings=Settings(model_overrides={"claude-sonnet-4-6": {"context_window": 8_000}}),
+        fallbacks=[f"custom:gpt-4o@{sim.openai_base_url}"],
+    )
+    with agent:
+        events = list(agent.stream("Summarise this log:\n" + "error: disk quota exceeded on /srv/data\n" * 1_000))
+        assert events[-1].status == "completed", events[-1].error
+        assert len(of_kind(events, "fallback_activated")) == 1
+        assert any("stays in use" in e.message for e in of_kind(events, "notice"))
+        refused = [r for r in sim.requests if r.rejected is not None]
+        assert len(refused) == 1 and refused[0].wire == "anthropic"
+        before = len(sim.requests)
+        assert agent.run("what first?").status == "completed"  # the next turn stays on the larger window
+    assert [r.wire for r in sim.requests[before:]] == ["openai"]

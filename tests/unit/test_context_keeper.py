@@ -157,7 +157,7 @@ def test_when_nothing_can_be_removed_the_turn_ends_clearly(keeper: ContextKeeper
     history = [user_message("x" * 70_000)]  # the first message alone outgrows the window
     before = [m.to_dict() for m in history]
     _, prepared = run(keeper.prepare(history, template(), provider(), FakeCalls()))
-    assert prepared.outcome == "failed"
+    assert prepared.outcome == "too_long"
     error = prepared.error or ""
     assert "cannot be made smaller" in error and "/new" in error and "/model" in error
     assert "Nothing was lost" in error
