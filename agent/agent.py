@@ -18,15 +18,16 @@ from typing import Any
 from agent.assembly import build_chain, provider_from
 from agent.call import CallContext, CallSettings
 from agent.config import FallbackSpec, Settings, settings_from_env
-from agent.context.keeper import ContextKeeper
 from agent.context.settings import CompactionSettings
-from agent.context.state import ContextState, last_user_turn, unmirrored, working_history
+from agent.context.state import ContextState
+from agent.conversation import Conversation
+from agent.credentials import CredentialGuard
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
 from agent.loop import TurnState, run_compaction, run_turn
 from agent.messages import Message
 from agent.prompts import default_system_prompt
-from agent.providers.base import ModelRequest, Provider, ToolSpec
+from agent.providers.base import Provider
 from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
 from agent.session_binding import SessionBinding
@@ -36,6 +37,7 @@ from agent.streaming.worker import StreamWorker
 from agent.usage import Usage
 from tools.base import Tool, ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
+from tools.sandbox import Sandbox, sandbox_problem
 
 Approver = Callable[[str, str], bool]
 
@@ -49,9 +51,12 @@ class AIAgent:
     ``tools=None`` gives the built-in toolset; ``tools=[]`` gives none. ``session``
     persists the conversation: "new", "latest" or a session id (None: in memory only).
     ``approve(tool, action)`` decides on dangerous commands; without it they are refused
-    unless the settings say ``approval="yolo"``. ``compaction`` configures how a long
-    conversation is kept inside the model's context window (``CompactionSettings``, a
-    dict of its fields, or False to turn trimming and compaction off).
+    unless the settings say ``approval="yolo"``. Tools never see the provider keys: the
+    terminal runs without them (and without what the secret denylist matches), and
+    every tool result is redacted. ``settings.sandbox`` runs commands under bubblewrap
+    (a ConfigError says why when it cannot work here).
+    ``compaction`` configures how a long conversation is kept inside the model's context
+    window (``CompactionSettings``, a dict of its fields, or False to turn it off).
     """
 
     def __init__(
@@ -100,6 +105,8 @@ class AIAgent:
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
+        self._sandbox = _checked_sandbox(self.settings, self.workdir)
+        self._credentials = CredentialGuard()
         self._clock = clock
         self._chain = build_chain(self.settings, instance, clock)
         self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
@@ -111,9 +118,7 @@ class AIAgent:
         self._ledger = StallLedger(
             self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars
         )
-        self._full: list[Message] = list(history or [])  # every message, as it happened
-        self._history: list[Message] = list(self._full)  # what the model sees (trimmed, compacted)
-        self._keeper = ContextKeeper(self.settings.compaction, persist=self._save_context)
+        self._conversation = Conversation(self.settings.compaction, list(history or []), lambda: self._session)
         self._session: SessionBinding | None = None
         if session is not None:
             self._bind_session(session, Path(session_home) if session_home else None)
@@ -126,43 +131,28 @@ class AIAgent:
         binding, stored = SessionBinding.open(which, home, current.name, current.model, self.workdir)
         self._session = binding
         if stored:
-            self._load(stored, binding.load_context())
+            self._conversation.load(stored, binding.load_context())
             self._ledger = binding.load_ledger(self._ledger)
         else:
-            for message in self._full:  # a seeded history is part of the new session
+            for message in self._conversation.full:  # a seeded history is part of the new session
                 binding.append(message)
-
-    def _load(self, full: list[Message], state: ContextState) -> None:
-        """Take a conversation: the full history, and the state that gives the working one."""
-        self._full = full
-        self._keeper.reset(state)
-        self._history = working_history(full, state)
-
-    def _save_context(self, state: ContextState) -> None:
-        if self._session is not None:
-            self._session.save_context(state)
 
     # -- conversation --------------------------------------------------------------
     @property
     def history(self) -> list[Message]:
         """A copy of the conversation as the model sees it (old tool outputs may be stubs,
         older messages replaced by a summary); ``full_history`` has every message."""
-        return list(self._history)
+        return list(self._conversation.working)
 
     @history.setter
     def history(self, messages: Iterable[Message]) -> None:
-        self._replace(list(messages), ContextState())
+        self._conversation.replace(list(messages), ContextState())
 
     @property
     def full_history(self) -> list[Message]:
-        """A copy of every message of the conversation, as it happened (for audit and
-        export): trimming and compaction change only what the model sees."""
-        return list(self._full)
-
-    def _replace(self, full: list[Message], state: ContextState) -> None:
-        self._load(full, state)
-        if self._session is not None:
-            self._session.rewrite(full, state)
+        """A copy of every message, as it happened (audit, export): trimming and compaction
+        change only what the model sees."""
+        return list(self._conversation.full)
 
     @property
     def session_id(self) -> str | None:
@@ -187,19 +177,12 @@ class AIAgent:
         """How full the model's context window is with the conversation as it stands
         (``window``, ``tokens``, ``fill``), and the ``compactions`` and ``trimmed_results``
         that keep it so."""
-        specs = [ToolSpec(t.name, t.description, t.schema) for t in self._tools]
-        request = ModelRequest(model=self.provider.model, system=self._system(), messages=self._history, tools=specs)
-        return self._keeper.usage(request, self.provider)
+        return self._conversation.usage(self.provider, self._system(), self._tools)
 
     def undo(self) -> str | None:
         """Remove the last turn (the user's message and all that followed); returns its
         text. Works across a compaction: what the model saw before that turn comes back."""
-        index = last_user_turn(self._full)
-        if index is None:
-            return None
-        text = self._full[index].text
-        self._replace(self._full[:index], self._keeper.state.undone(index))
-        return text
+        return self._conversation.undo()
 
     def retry(self) -> Iterator[AgentEvent]:
         """Run the last turn again from its user message."""
@@ -210,7 +193,7 @@ class AIAgent:
 
     def new_conversation(self) -> None:
         """Start over: an empty history (and a new session when sessions are on)."""
-        self._load([], ContextState())
+        self._conversation.load([], ContextState())
         if self._session is not None:
             current = self._chain.current
             self._session.renew(current.name, current.model, self.workdir)
@@ -251,7 +234,7 @@ class AIAgent:
         if self._session is not None:
             self._session.close()
         self._session = binding
-        self._load(stored, binding.load_context())
+        self._conversation.load(stored, binding.load_context())
         self._ledger = binding.load_ledger(
             StallLedger(self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars)
         )
@@ -264,8 +247,7 @@ class AIAgent:
 
     def compact(self, focus: str | None = None) -> Iterator[AgentEvent]:
         """Summarise the older conversation now (``/compact``), as a turn of its own; the
-        summary stresses ``focus`` when given. Nothing is lost: ``full_history`` keeps
-        every message, and ``undo`` goes back across it."""
+        summary stresses ``focus`` when given. ``undo`` goes back across it."""
         return self._run(lambda state: run_compaction(state, focus))
 
     def _run(self, turn: Callable[[TurnState], Iterator[AgentEvent]]) -> Iterator[AgentEvent]:
@@ -274,14 +256,14 @@ class AIAgent:
             raise AgentBusyError("this agent is already running a turn; one turn at a time")
         try:
             self._interrupt.clear()
-            self._keeper.start_turn()
+            self._conversation.keeper.start_turn()
             state = self._turn_state()
             for event in turn(state):
                 if isinstance(event, TurnFinished):
                     self.last_result = self._result(state, event)
                 yield event
         finally:
-            self._full.extend(unmirrored(self._full, self._history, self._keeper.state))
+            self._conversation.settle()
             if self._session is not None:
                 self._session.save_ledger(self._ledger)
             self._turn_lock.release()
@@ -360,7 +342,7 @@ class AIAgent:
             api_calls=state.api_calls,
             session_id=self.session_id,
             counts=finished.counts,
-            context=self._keeper.turn.to_dict(),
+            context=self._conversation.keeper.turn.to_dict(),
         )
 
     def _approval(self) -> Approver:
@@ -378,29 +360,45 @@ class AIAgent:
         session = self._session
         return TurnState(
             chain=self._chain,
-            history=self._history,
+            history=self._conversation.working,
             tools=self._tools,
-            tool_context=ToolContext(self.workdir, approve=self._approval()),
+            tool_context=self._tool_context(),
             system_prompt=self._system(),
             call_context=context,
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
             stream=settings.stream,
-            on_message=self._keep,
+            on_message=self._conversation.keep,
             on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
-            context=self._keeper,
+            context=self._conversation.keeper,
         )
 
     def _system(self) -> str:
         return self.settings.system_prompt or default_system_prompt(self.workdir)
 
-    def _keep(self, message: Message) -> None:
-        """Save a new message, then add it to the full history (the loop adds it to the
-        working history)."""
-        if self._session is not None:
-            self._session.append(message)
-        self._full.append(message)
+
+
+    def _tool_context(self) -> ToolContext:
+        secrets = self._credentials.for_turn(self.settings)
+        return ToolContext(
+            self.workdir,
+            approve=self._approval(),
+            environment=secrets.environment,
+            redact=secrets.redact,
+            sandbox=self._sandbox,
+        )
+
+
+def _checked_sandbox(settings: Settings, workdir: Path) -> Sandbox | None:
+    """The terminal's sandbox when the settings ask for one; ConfigError when it cannot work here."""
+    if not settings.sandbox:
+        return None
+    sandbox = Sandbox(network=settings.sandbox_network)
+    problem = sandbox_problem(sandbox, workdir)
+    if problem is not None:
+        raise ConfigError(problem)
+    return sandbox
 
 
 def _ignore(item: object) -> None:

@@ -8,6 +8,7 @@ summaries, stubbed tool results) turns it into the working history the model see
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -20,6 +21,8 @@ from agent.sessions import SessionStore, SessionStoreError
 
 LEDGER_KEY = "stall_ledger"
 CONTEXT_KEY = "context"  # the compactions and stubs that make the working history
+_FIX = "Check that the disk has room, the file is writable and no other program holds it locked, then go on."
+log = logging.getLogger(__name__)
 
 
 def stayline_home() -> Path:
@@ -58,7 +61,7 @@ class SessionBinding:
             raise SessionWriteError(
                 f"could not save the conversation to {self.store.path} ({exc}); the write was rolled back "
                 "and nothing in the conversation was lost in memory, but the stored session stops "
-                "before this message. Free disk space or fix the file's permissions, then go on."
+                "before this message. " + _FIX
             ) from exc
 
     def tool_started(self, call_id: str) -> None:
@@ -68,7 +71,7 @@ class SessionBinding:
         except (sqlite3.Error, OSError, SessionStoreError) as exc:
             raise SessionWriteError(
                 f"could not save the conversation to {self.store.path} ({exc}) before running a tool; "
-                "the tool was not run. Free disk space or fix the file's permissions, then go on."
+                "the tool was not run. " + _FIX
             ) from exc
 
     def rewrite(self, history: list[Message], context: ContextState | None = None) -> None:
@@ -78,7 +81,11 @@ class SessionBinding:
             self.save_context(context)
 
     def save_ledger(self, ledger: StallLedger) -> None:
-        self.store.set_state(self.session_id, LEDGER_KEY, ledger.to_dict())
+        """Keep the stall ledger with the session; a failure costs only its memory."""
+        try:
+            self.store.set_state(self.session_id, LEDGER_KEY, ledger.to_dict())
+        except (sqlite3.Error, OSError, SessionStoreError) as exc:
+            log.warning("session %s: the stall ledger was not saved: %s", self.session_id, exc)
 
     def load_ledger(self, default: StallLedger) -> StallLedger:
         data = self.store.get_state(self.session_id, LEDGER_KEY)

@@ -39,6 +39,7 @@ _CONTEXT_PHRASES = (
     "exceeds the available context size",
     "exceed context window",
     "context length",
+    "context limit",  # Anthropic: "input length and `max_tokens` exceed context limit"
     "context window",
     "too many tokens",
     "maximum context",

@@ -84,50 +84,14 @@ def _attempt(
     shown_text: str,
     observer: StreamObserver | None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
-    accumulator = Accumulator(provider.wire)
-    joiner = SeamJoiner(shown_text)
+    run = _Run(provider, Accumulator(provider.wire), SeamJoiner(shown_text), observer)
     watchdog = StaleWatchdog(stale_after, streaming=request.stream, clock=clock)
     worker = StreamWorker(lambda: provider.open_stream(request))
     if on_worker is not None:
         on_worker.append(worker)  # lets interrupt() wake this wait from another thread
     worker.start()
-    get = worker.queue.get
     try:
-        while True:
-            if interrupt.is_set():
-                return (yield from _kill(provider, worker, accumulator, "interrupt"))
-            wait = min(MAX_WAIT_SLICE, watchdog.seconds_to_next_check() + 0.001)
-            try:
-                item = get(timeout=wait)
-            except queue.Empty:
-                verdict = watchdog.check()
-                if verdict.state == "stale":
-                    yield Stalled(round(verdict.silent_for, 1), verdict.phase)
-                    return (yield from _kill(provider, worker, accumulator, "stale", verdict.silent_for))
-                if verdict.state == "waiting":
-                    yield Waiting(round(verdict.silent_for), verdict.phase)
-                continue
-            if isinstance(item, Wake):
-                continue
-            if observer is not None and not isinstance(item, Finished | Failed):
-                observer.delta(item)
-            if isinstance(item, Finished | Failed):
-                return (yield from _ended(provider, item, accumulator, joiner))
-            if item.progress:
-                watchdog.progress()
-            if isinstance(item, TextChunk):
-                text = joiner.feed(item.text)
-                if text:
-                    yield TextDelta(text)
-                    accumulator.apply(TextChunk(text))
-                continue
-            if not isinstance(item, KeepAlive | UsageChunk):
-                yield from _release_held(joiner.finish(), accumulator)  # the text block ended
-            if isinstance(item, ThinkingChunk) and item.text:
-                yield ThinkingDelta(item.text)
-            elif isinstance(item, ToolCallBegin):
-                yield ToolCallStreaming(item.call_id, item.name)
-            accumulator.apply(item)
+        return (yield from _pump(run, worker, watchdog, interrupt))
     except BaseException:
         # The consumer stopped reading mid-stream (closed the event iterator, or a
         # KeyboardInterrupt): no stream may keep running behind its back.
@@ -138,6 +102,60 @@ def _attempt(
     finally:
         if on_worker is not None and worker in on_worker:
             on_worker.remove(worker)
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one attempt builds up while its stream runs."""
+
+    provider: Provider
+    accumulator: Accumulator
+    joiner: SeamJoiner
+    observer: StreamObserver | None
+
+
+def _pump(
+    run: _Run, worker: StreamWorker, watchdog: StaleWatchdog, interrupt: threading.Event
+) -> Generator[AgentEvent, None, AttemptResult]:
+    """Wait on the worker's queue in short slices, asking the stale detector between items."""
+    while True:
+        if interrupt.is_set():
+            return (yield from _kill(run.provider, worker, run.accumulator, "interrupt"))
+        wait = min(MAX_WAIT_SLICE, watchdog.seconds_to_next_check() + 0.001)
+        try:
+            item = worker.queue.get(timeout=wait)
+        except queue.Empty:
+            verdict = watchdog.check()
+            if verdict.state == "stale":
+                yield Stalled(round(verdict.silent_for, 1), verdict.phase)
+                return (yield from _kill(run.provider, worker, run.accumulator, "stale", verdict.silent_for))
+            if verdict.state == "waiting":
+                yield Waiting(round(verdict.silent_for), verdict.phase)
+            continue
+        if isinstance(item, Wake):
+            continue
+        if isinstance(item, Finished | Failed):
+            return (yield from _ended(run.provider, item, run.accumulator, run.joiner))
+        if run.observer is not None:
+            run.observer.delta(item)
+        if item.progress:
+            watchdog.progress()
+        yield from _take(run, item)
+
+
+def _take(run: _Run, item: Delta) -> Generator[AgentEvent, None, None]:
+    """One delta into the reply; text goes through the seam joiner first."""
+    accumulator = run.accumulator
+    if isinstance(item, TextChunk):
+        yield from _release_held(run.joiner.feed(item.text), accumulator)
+        return
+    if not isinstance(item, KeepAlive | UsageChunk):
+        yield from _release_held(run.joiner.finish(), accumulator)  # the text block ended
+    if isinstance(item, ThinkingChunk) and item.text:
+        yield ThinkingDelta(item.text)
+    elif isinstance(item, ToolCallBegin):
+        yield ToolCallStreaming(item.call_id, item.name)
+    accumulator.apply(item)
 
 
 def _release_held(text: str, accumulator: Accumulator) -> Generator[AgentEvent, None, None]:

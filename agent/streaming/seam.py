@@ -37,7 +37,7 @@ class SeamJoiner:
     def feed(self, text: str) -> str:
         """The part of a new chunk to show now."""
         if self._decided:
-            return text
+            return self._strip_repeated_space(text) if self._pending_space else text
         self._buffer += text
         return self._decide(final=False)
 
@@ -92,11 +92,15 @@ class SeamJoiner:
         return self._strip_repeated_space(rest)
 
     def _strip_repeated_space(self, text: str) -> str:
+        """Drop the start of ``text`` that repeats the whitespace the shown text ended with;
+        the check lasts until the first character that is shown."""
         pending, common = self._pending_space, 0
         while common < min(len(text), len(pending)) and text[common] == pending[common]:
             common += 1
         self.dropped += common
-        return text[common:]
+        rest = text[common:]
+        self._pending_space = pending[common:] if not rest else ""
+        return rest
 
 
 def _word_start(text: str, index: int) -> bool:

@@ -33,6 +33,8 @@ def join(shown: str, pieces: list[str]) -> tuple[str, int]:
         ("The quick brown", ["The qu", "ick brown fox jumps."], "The quick brown fox jumps."),
         ("The quick bro", ["The quick brown fox"], "The quick brown fox"),
         ("Hello ", ["Hello world"], "Hello world"),
+        # a repeat that ends exactly at a chunk boundary still drops the repeated space after it
+        ("One. Two. ", ["Two.", " Three."], "One. Two. Three."),
         # a restart that stops short of the shown text repeats only
         ("The answer", ["The ans"], "The answer"),
         # a coincidental last letter is not a repeat
