@@ -342,7 +342,7 @@ class ContextKeeper:
     def _cannot_shrink(self, job: _Job, size: int) -> str:
         window = self.window(job.provider)
         return (
-            f"the conversation no longer fits the context window of {job.provider.model} "
+            f"the conversation is too long for the context window of {job.provider.model} "
             f"(about {size:,} tokens of {window:,}) and cannot be made smaller: the first message and the work in "
             "progress must stay whole. Nothing was lost: the whole conversation is kept in the session. "
             "Start a new conversation with /new, or switch to a model with a larger context window with /model."

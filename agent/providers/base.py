@@ -119,11 +119,6 @@ class IncompleteStreamError(Exception):
     """The response body ended before the wire's terminal event."""
 
 
-class EmptyStreamError(IncompleteStreamError):
-    """The stream ended with ``[DONE]`` and nothing before it: llama.cpp's answer to a
-    prompt longer than its context size (the retry policy counts it as context length)."""
-
-
 class StreamErrorEvent(Exception):
     """An error reported inside a 200 stream (an SSE error event or error chunk)."""
 

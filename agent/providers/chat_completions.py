@@ -11,7 +11,6 @@ from typing import Any
 
 from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_call_id
 from agent.providers.base import (
-    EmptyStreamError,
     ErrorFacts,
     ErrorKind,
     IncompleteStreamError,
@@ -314,7 +313,7 @@ class _ChatStream:
             return
         if not self.content:
             # llama.cpp's answer to a prompt that does not fit: [DONE] and nothing else.
-            raise EmptyStreamError(
+            raise IncompleteStreamError(
                 "the stream ended with [DONE] but no content and no finish reason "
                 "(a local server does this when the prompt does not fit its context)"
             )

@@ -9,7 +9,6 @@ from typing import Any
 
 from agent.models import ModelCatalog, ModelInfo
 from agent.providers.base import (
-    EmptyStreamError,
     ErrorFacts,
     IncompleteStreamError,
     MalformedStreamError,
@@ -123,8 +122,6 @@ class ProviderBase:
 
         if isinstance(exc, StaleStreamError):
             return ErrorFacts("stale", str(exc))
-        if isinstance(exc, EmptyStreamError):
-            return ErrorFacts("incomplete_stream", str(exc), error_code="empty_stream")
         if isinstance(exc, IncompleteStreamError | MalformedStreamError):
             return ErrorFacts("incomplete_stream", str(exc))
         if isinstance(exc, httpx2.TimeoutException):

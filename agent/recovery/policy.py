@@ -32,6 +32,8 @@ _BACKOFF_ERROR_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_e
 # code context_length_exceeded; OpenRouter and vLLM "maximum context length is N tokens";
 # llama.cpp "request (N tokens) exceeds the available context size" (type
 # exceed_context_size_error); llama-cpp-python "Requested tokens (N) exceed context window".
+# llama.cpp's streamed answer to an over-long prompt, [DONE] and nothing else, is an
+# incomplete stream (retried): the same empty stream also happens for passing reasons.
 _CONTEXT_PHRASES = (
     "prompt is too long",
     "exceed context limit",
@@ -44,7 +46,7 @@ _CONTEXT_PHRASES = (
     "too many tokens",
     "maximum context",
 )
-_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error", "empty_stream"})
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
 _POLICY_PHRASES = ("content policy", "content_policy", "safety system", "flagged")
 _AUTH_TYPES = frozenset({"authentication_error", "permission_error"})
 BACKOFF_BASE = 1.0
@@ -89,8 +91,6 @@ def _too_long(facts: ErrorFacts) -> bool:
 
 # The one classification table, first match wins: (failure, test, why).
 _CLASSES: tuple[tuple[FailureClass, Callable[[ErrorFacts], bool], str], ...] = (
-    # llama.cpp answers a streamed prompt over its context size with an empty stream.
-    ("context_length", lambda f: f.error_code == "empty_stream", "a stream without any content"),
     ("transient", lambda f: f.kind in ("transport", "timeout", "stale", "incomplete_stream"), "the connection broke"),
     ("transient", lambda f: f.kind == "sse_error" and _said(f, CONNECTION_PHRASES), "a stream error that is a drop"),
     ("context_length", _too_long, "the request is longer than the model's context window"),

@@ -123,7 +123,6 @@ def test_classification(facts: ErrorFacts, expected: str) -> None:
             "exceed_context_size_error",
         ),
         ErrorFacts("http_status", "Requested tokens (5000) exceed context window of 4096", 400),
-        ErrorFacts("incomplete_stream", "the server ended the stream without any content", error_code="empty_stream"),
         ErrorFacts("http_status", "Request Entity Too Large", 413),
     ],
 )
