@@ -200,15 +200,21 @@ class ContextKeeper:
             used = True
             job = _Job(history, template, provider(), call)
             self._learn(job, result, request)
-            bounds = self._limits(job)
-            yield Notice(f"the conversation is too long for {job.provider.model}; making room and trying once more")
+            bounds, before = self._limits(job), list(history)
             if self._size(job).tokens > bounds.threshold:  # else only the output limit was too high
+                yield Notice(f"the conversation is too long for {job.provider.model}; making room, then once more")
                 try:
                     yield from self._shrink(job, bounds, "overflow")
                 except Stop as stop:
                     result.error_message = stop.message
                     return None
             prepared = yield from self._ready(job)
+            shrunk = len(before) != len(history) or any(a is not b for a, b in zip(before, history, strict=True))
+            wanted = job.provider.output_limit(request)
+            lowered = prepared.max_tokens is not None and (wanted is None or prepared.max_tokens < wanted)
+            fitted = result.error is not None and result.error.fitting_max_tokens is not None  # tried already
+            if not shrunk and (fitted or not lowered):
+                return None  # nothing a retry would do differently: the chain decides
             return replace(request, messages=list(history), max_tokens=prepared.max_tokens)
 
         return recover

@@ -264,3 +264,13 @@ def test_state_given_at_start_is_used() -> None:
     assert keeper.state is state
     keeper.reset()
     assert keeper.state == ContextState()
+
+
+def test_no_retry_when_nothing_changed_and_the_output_limit_was_already_fitted(keeper: ContextKeeper) -> None:
+    history = [user_message("q")]
+    recover = keeper.overflow_recovery(history, template(), lambda: provider(200_000), FakeCalls())
+    message = "input length and `max_tokens` exceed context limit: 190000 + 64000 > 200000"
+    facts = ErrorFacts("http_status", message, 400, fitting_max_tokens=9_744)
+    error = CallResult("failed", [], error=facts, decision=RetryDecision("fail", 0.0, message, "context_length"))
+    _, retry = run(recover(error, ModelRequest(model="fake-model", system="", messages=list(history))))
+    assert retry is None and history == [history[0]]  # the call path already tried a fitting max_tokens
