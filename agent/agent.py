@@ -8,6 +8,7 @@ any thread; the async variants run the same loop in a thread.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -21,6 +22,7 @@ from agent.config import FallbackSpec, Settings, settings_from_env
 from agent.context.settings import CompactionSettings
 from agent.context.state import ContextState
 from agent.conversation import Conversation
+from agent.cost import Spend
 from agent.credentials import CredentialGuard
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
@@ -28,6 +30,7 @@ from agent.loop import TurnState, run_compaction, run_turn
 from agent.messages import Message
 from agent.prompts import default_system_prompt
 from agent.providers.base import Provider
+from agent.providers.caching import session_cache_key
 from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
 from agent.session_binding import SessionBinding
@@ -124,7 +127,9 @@ class AIAgent:
             self._bind_session(session, Path(session_home) if session_home else None)
         self.last_result: AgentResult | None = None
         self._total_usage = Usage()
+        self._total_spend = Spend()
         self._total_api_calls = 0
+        self._cache_seed = secrets.token_hex(16)  # the cache key's seed when there is no session
 
     def _bind_session(self, which: str, home: Path | None) -> None:
         current = self._chain.current
@@ -167,6 +172,17 @@ class AIAgent:
     def total_usage(self) -> dict[str, int | None]:
         """Tokens since this agent was made (``Usage.to_dict()``) and ``api_calls``."""
         return {**self._total_usage.to_dict(), "api_calls": self._total_api_calls}
+
+    @property
+    def total_cost(self) -> float | None:
+        """Dollars spent since this agent was made; None when a call could not be priced
+        (a model without a price, or a server that reports no usage)."""
+        return self._total_spend.cost.total
+
+    @property
+    def total_spend(self) -> Spend:
+        """Cost and recovery waste since this agent was made (see ``agent.cost``)."""
+        return self._total_spend
 
     @property
     def tools(self) -> ToolRegistry:
@@ -332,6 +348,7 @@ class AIAgent:
     def _result(self, state: TurnState, finished: TurnFinished) -> AgentResult:
         usage = state.usage.to_dict()
         self._total_usage = self._total_usage + state.usage
+        self._total_spend = self._total_spend + state.spend
         self._total_api_calls += state.api_calls
         return AgentResult(
             status=finished.status,
@@ -343,6 +360,8 @@ class AIAgent:
             session_id=self.session_id,
             counts=finished.counts,
             context=self._conversation.keeper.turn.to_dict(),
+            cost_usd=state.spend.cost.total,
+            waste=state.spend.waste_dict(),
         )
 
     def _approval(self) -> Approver:
@@ -372,6 +391,7 @@ class AIAgent:
             on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
             context=self._conversation.keeper,
+            cache_key=session_cache_key(self.session_id or self._cache_seed),
         )
 
     def _system(self) -> str:

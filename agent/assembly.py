@@ -8,6 +8,7 @@ from agent.config import FallbackSpec, Settings, default_provider
 from agent.errors import ConfigError, MissingKeyError
 from agent.models import ModelCatalog, normalise_model_id
 from agent.providers.base import Provider
+from agent.providers.caching import CachePolicy
 from agent.providers.factory import build_provider
 from agent.providers.profiles import ProfileError, resolve_profile
 from agent.recovery.fallback import ProviderChain
@@ -20,7 +21,11 @@ def provider_from(settings: Settings) -> Provider:
     overrides = settings.provider_overrides.get(name, {})  # [providers.NAME] of the config file
     try:
         profile = resolve_profile(name, settings.base_url or overrides.get("base_url"), settings.api_mode)
-        profile = profile.with_overrides(key_env=overrides.get("key_env"))
+        profile = profile.with_overrides(
+            key_env=overrides.get("key_env"),
+            prompt_caching=overrides.get("prompt_caching"),
+            prompt_cache_key=overrides.get("prompt_cache_key"),
+        )
     except ProfileError as exc:
         raise ConfigError(str(exc)) from None
     key = profile.resolve_key(settings.api_key)
@@ -40,6 +45,7 @@ def provider_from(settings: Settings) -> Provider:
             if settings.eager_tool_streaming is not None
             else overrides.get("eager_tool_streaming")
         ),
+        caching=CachePolicy(settings.prompt_caching, settings.cache_ttl),
     )
     provider.stale_timeout = settings.stale_timeout
     return provider

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agent.continuation import continuation_request
+from agent.cost import Waste, cost_of, recovery_waste
 from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallStarted, Notice, Retrying
 from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider
@@ -91,6 +92,7 @@ class CallResult:
     truncated: bool = False  # still cut when the call ended (continuation budget, full context)
     stop_detail: str | None = None  # why, when the wire explained a refusal
     repeated_chars: int = 0  # characters of continuations dropped as repeats
+    waste: Waste = field(default_factory=Waste)  # what this call's recoveries cost (agent.cost)
 
     @property
     def message(self) -> Message:
@@ -119,6 +121,7 @@ class CallState:
     empty_replies: int = 0
     repeated_chars: int = 0
     fitted: bool = False  # a max_tokens that fits the window was already tried
+    failed_snapshots: list[ResponseSnapshot] = field(default_factory=list)  # for the waste
     cut_reason: str = "the previous provider failed"  # why the next request continues
 
     @property
@@ -128,6 +131,11 @@ class CallState:
     def next_request(self) -> ModelRequest:
         request = replace(self.base, model=self.provider.model)
         return continuation_request(request, self.shown, self.provider.accepts_prefill, self.cut_reason)
+
+    def waste(self) -> Waste:
+        """What the call's failed attempts and restarted continuations cost (``agent.cost``)."""
+        estimate = estimate_request_tokens(self.base)
+        return recovery_waste(self.failed_snapshots, self.usage, self.requests, estimate, self.repeated_chars)
 
     def result(self, status: CallStatus, parts: list[Part] | None = None, **extra: Any) -> CallResult:
         """The call's outcome; ``extra`` sets the outcome-specific fields of CallResult."""
@@ -140,6 +148,7 @@ class CallState:
             stale_after=self.stale_after,
             failed_attempts=self.failed,
             repeated_chars=self.repeated_chars,
+            waste=self.waste(),
             **extra,
         )
 
@@ -215,7 +224,12 @@ def _on_reply(
     health.consecutive_stalls = 0
     usage = snapshot.usage
     yield ModelCallFinished(
-        snapshot.stop_reason, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+        snapshot.stop_reason,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        cost_of(usage, state.provider.prices),
     )
     parts = merge_parts(state.kept, snapshot.parts)
     stop = snapshot.stop_reason
@@ -248,6 +262,7 @@ def _on_failure(
     facts, snapshot, settings = outcome.error, outcome.snapshot, context.settings
     assert facts is not None
     state.failed += 1
+    state.failed_snapshots.append(snapshot)
     if facts.kind == "stale":
         state.stalls += 1
         health.consecutive_stalls += 1

@@ -103,6 +103,8 @@ class Settings:
     sandbox_network: bool = False
     stream: bool = True  # False for servers that cannot stream; the stale limit then bounds the whole call
     eager_tool_streaming: bool | None = None
+    prompt_caching: bool = True  # cache_control breakpoints and cache keys where the provider takes them
+    cache_ttl: str = "5m"  # how long Anthropic keeps what is written: "5m" or "1h" (writes cost 2x input)
     model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Per provider name (``[providers.NAME]`` of the config file): base_url, key_env,
     # eager_tool_streaming; applied whenever that provider is built, fallbacks included.
@@ -127,6 +129,8 @@ class Settings:
             raise ConfigError(f"max_tokens must be a positive number of tokens, not {self.max_tokens}")
         if self.approval not in ("ask", "yolo", "refuse"):
             raise ConfigError(f"approval must be ask, yolo or refuse, not {self.approval!r}")
+        if self.cache_ttl not in ("5m", "1h"):
+            raise ConfigError(f'cache_ttl must be "5m" or "1h", not {self.cache_ttl!r}')
         if self.stale_timeout is not None and self.stale_timeout <= 0:
             raise ConfigError(f"stale_timeout must be a positive number of seconds, not {self.stale_timeout}")
         self.compaction.validated()

@@ -7,6 +7,7 @@
     sandbox = true                    # terminal commands under bubblewrap (--sandbox)
     sandbox_network = false           # ...with the network off (the default)
     fallbacks = ["openai:gpt-4.1", "custom:qwen3-coder@http://127.0.0.1:11434/v1"]
+    cache_ttl = "1h"                  # Anthropic prompt-cache writes live 1 h (default "5m")
 
     [providers.openrouter]
     key_env = "MY_OPENROUTER_KEY"     # the variable that holds the key (never the key itself)
@@ -15,6 +16,7 @@
     [models."qwen3-coder"]
     context_window = 262144
     stale_timeout = 900
+    input_price = 0.30                # dollars per million tokens; also output_price, cache_*_price
 
     [compaction]                      # keeping long conversations inside the window
     threshold = 0.8                   # compact when a request would pass 80 % of the window
@@ -40,7 +42,7 @@ from typing import Any
 from agent.config import FallbackSpec, Settings, default_provider, settings_from_env
 from agent.context.settings import CompactionSettings
 from agent.errors import ConfigError
-from agent.models import normalise_model_id
+from agent.models import PRICE_KEYS, normalise_model_id
 from agent.providers.profiles import PROFILES, WIRES
 
 CONFIG_NAME = "config.toml"
@@ -84,6 +86,12 @@ def _seconds_or_zero(value: Any) -> float:
 def _share(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < 1):
         raise _Bad("a share of the context window between 0 and 1, such as 0.8")
+    return float(value)
+
+
+def _dollars(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
+        raise _Bad("a number of dollars per million tokens, 0 or more")
     return float(value)
 
 
@@ -146,6 +154,8 @@ _TOP: dict[str, Check] = {
     "env_passthrough": _env_names,
     "sandbox": _boolean,
     "sandbox_network": _boolean,
+    "prompt_caching": _boolean,
+    "cache_ttl": _one_of("5m", "1h"),
 }
 _TABLES = ("fallbacks", "providers", "models", "compaction")  # checked by their own readers
 # Top-level keys that become the setting of the same name as they are.
@@ -157,6 +167,8 @@ _TOP_AS_IS = (
     "env_passthrough",
     "sandbox",
     "sandbox_network",
+    "prompt_caching",
+    "cache_ttl",
 )
 _PROVIDER: dict[str, Check] = {
     "base_url": _url,
@@ -164,6 +176,8 @@ _PROVIDER: dict[str, Check] = {
     "stale_timeout": _positive_seconds,
     "max_tokens": _positive_int,
     "eager_tool_streaming": _boolean,
+    "prompt_caching": _boolean,
+    "prompt_cache_key": _boolean,
 }
 _MODEL: dict[str, Check] = {
     "context_window": _positive_int,
@@ -171,6 +185,7 @@ _MODEL: dict[str, Check] = {
     "max_tokens": _positive_int,
     "eager_input_streaming": _boolean,
     "stale_timeout": _positive_seconds,
+    **dict.fromkeys(PRICE_KEYS, _dollars),  # input_price, output_price, cache_read_price...
 }
 _COMPACTION: dict[str, Check] = {
     "enabled": _boolean,

@@ -58,13 +58,15 @@ class ToolCallStreaming:
 @dataclass(frozen=True, slots=True)
 class ModelCallFinished:
     """A model call ended with a whole reply; its stop reason and token counts as the
-    provider reported them (None: not reported; see ``agent.usage`` for the split)."""
+    provider reported them (None: not reported; see ``agent.usage`` for the split), and
+    its cost in dollars (None: unknown, the model has no price or usage was not reported)."""
 
     stop_reason: str | None
     input_tokens: int | None
     output_tokens: int | None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+    cost_usd: float | None = None
     kind: Literal["model_call_finished"] = "model_call_finished"
 
 

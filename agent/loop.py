@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from agent.call import CallContext, CallResult, model_call
 from agent.context.keeper import CallFn, ContextKeeper, Recover
 from agent.continuation import RUNTIME_NOTE
+from agent.cost import Spend, discarded_reply_waste
 from agent.errors import SessionWriteError
 from agent.events import (
     AgentEvent,
@@ -61,7 +62,9 @@ class TurnState:
     on_tool_start: Callable[[str], None] = lambda call_id: None  # a call is about to run
     session_id: str | None = None
     context: ContextKeeper | None = None  # keeps the requests inside the model's window
+    cache_key: str | None = None  # stable for the conversation: the provider's prompt-cache routing key
     usage: Usage = field(default_factory=Usage)
+    spend: Spend = field(default_factory=Spend)  # cost and recovery waste, priced per call
     api_calls: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -128,9 +131,11 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
         if result.status == "cut_tool_call" and ledger is not None and result.cut_call is not None:
             verdict = ledger.record_cut(result.cut_call, "output_limit")
             if verdict.action == "guide":
+                _count_dropped_reply(state, result, asked_again=False)
                 yield from _guide(state, verdict.text, result)
                 continue
             if verdict.action == "retry":
+                _count_dropped_reply(state, result, asked_again=True)
                 max_tokens = _raised_output_limit(chain.current, request)
                 yield Notice(_limit_notice(result, max_tokens), "warning")
                 continue
@@ -171,6 +176,14 @@ def _guide(state: TurnState, guidance: str, result: CallResult | None) -> Genera
     yield StallGuidance(cut.name if cut else "", cut.target if cut else None, guidance)
 
 
+def _count_dropped_reply(state: TurnState, result: CallResult, *, asked_again: bool) -> None:
+    """A reply cut inside a tool call: the cut call is thrown away, and all of the reply
+    when it is asked again as it was."""
+    cut = result.cut_call.chars_received if result.cut_call is not None else 0
+    waste = discarded_reply_waste(result.usage, result.parts, cut, asked_again=asked_again)
+    state.spend = state.spend.add_waste(waste, state.chain.current.prices, state.chain.current.model)
+
+
 def _raised_output_limit(provider: Provider, request: ModelRequest) -> int | None:
     """One retry at the model's real output limit when the cut came below it."""
     current = provider.output_limit(request)
@@ -193,6 +206,7 @@ def _request(state: TurnState, specs: list[ToolSpec], max_tokens: int | None) ->
         tools=specs,
         max_tokens=max_tokens,
         stream=state.stream,
+        cache_key=state.cache_key,
     )
 
 
@@ -241,6 +255,7 @@ def _call_with_fallbacks(
         result = yield from model_call(chain.current, request, state.call_context, chain.health, iteration, kept)
         state.api_calls += result.attempts
         state.usage = state.usage + result.usage
+        state.spend = state.spend.add_call(result.usage, result.waste, chain.current.prices, chain.current.model)
         if result.status != "failed":
             return result
         if recover is not None and _too_long(result):

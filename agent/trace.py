@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from agent.cost import cache_hit_share, cost_of, format_usd
 from agent.streaming.deltas import (
     BlockEnd,
     Delta,
@@ -123,6 +124,23 @@ class _AttemptStats:
 
 def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _share(result: AttemptResult) -> float | None:
+    share = cache_hit_share(result.snapshot.usage)
+    return None if share is None else round(share, 4)
+
+
+def _spend(result: AttemptResult) -> str:
+    """"; 12,345 prompt tokens, 93% from cache, $0.0042" (what is known of it)."""
+    usage = result.snapshot.usage
+    if usage.prompt_tokens is None:
+        return ""
+    share = cache_hit_share(usage)
+    cached = f", {share:.0%} from cache" if share else ""
+    cost = cost_of(usage, result.prices)
+    priced = f", {format_usd(cost)}" if cost is not None else ""
+    return f"; {usage.prompt_tokens:,} prompt tokens{cached}{priced}"
 
 
 def _plural(count: int, word: str) -> str:
@@ -261,6 +279,9 @@ class TraceWriter:
             "deltas": stats.deltas,
             "duration": round(now - stats.started, 3),
             "retries": self._retries.get(stats.call, 0) if stats.call is not None else 0,
+            "prompt_tokens": result.snapshot.usage.prompt_tokens,
+            "cache_hit_share": _share(result),
+            "cost_usd": cost_of(result.snapshot.usage, result.prices),
             "sentence": self._sentence(stats, now, result),
         }
 
@@ -286,7 +307,7 @@ class TraceWriter:
             text = f"{count} in {now - stats.started:.1f} s, {ending}"
         if stats.attempt is not None and stats.attempt > 1:
             text += f"; retry {stats.attempt - 1} of call {stats.call}"
-        return text
+        return text + _spend(result)
 
     # -- writing -------------------------------------------------------------------------
     def _write(self, line: dict[str, Any]) -> None:

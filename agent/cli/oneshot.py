@@ -20,6 +20,7 @@ from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.render import one_line, status_line
 from agent.cli.safe_text import clean
+from agent.cost import Waste
 from agent.errors import StaylineError
 from agent.events import ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
 from agent.usage import Usage
@@ -140,6 +141,9 @@ def _json_object(
         "session_id": getattr(agent, "session_id", None),
         "events": dict(counts),
         "context": dict(getattr(agent, "context_usage", None) or {}),
+        "cost_usd": None,
+        "cache_hit_share": None,
+        "waste": Waste().to_dict(0.0),
     }
 
 

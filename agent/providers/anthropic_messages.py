@@ -16,6 +16,7 @@ from agent.providers.base import (
     ProviderStream,
     StreamErrorEvent,
 )
+from agent.providers.caching import mark_anthropic
 from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
 from agent.providers.profiles import FINE_GRAINED_TOOL_STREAMING
 from agent.providers.sse import iter_sse, json_object
@@ -85,7 +86,7 @@ class AnthropicMessagesProvider(ProviderBase):
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": self.output_limit(request),
-            "messages": to_wire_messages(request.messages, request.prefill),
+            "messages": to_wire_messages(request.messages),
         }
         if request.system:
             params["system"] = request.system
@@ -96,6 +97,11 @@ class AnthropicMessagesProvider(ProviderBase):
             if self._eager is True:
                 for tool in params["tools"]:
                     tool["eager_input_streaming"] = True
+        if self._breakpoints:
+            # Marked before the prefill: continuation text is never worth caching.
+            mark_anthropic(params, self.caching.ttl)
+        if request.prefill:
+            _append_prefill(params["messages"], request.prefill)
         return params
 
     def error_facts(self, exc: BaseException) -> ErrorFacts:

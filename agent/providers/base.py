@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from agent.cost import Prices
 from agent.messages import Message
 from agent.streaming.deltas import Delta
 
@@ -40,7 +41,9 @@ class ModelRequest:
     to continue as its own words; only set for a provider whose ``accepts_prefill`` is
     true (models that cannot take a prefill get a runtime note in ``messages`` instead).
     ``max_tokens`` is an explicit limit (user setting or a raised retry); None lets the
-    provider decide from its profile and the model catalog.
+    provider decide from its profile and the model catalog. ``cache_key`` is stable for
+    a conversation (a hash, never a secret); a provider whose endpoint accepts one sends
+    it so that the conversation's requests reach the same prompt cache.
     """
 
     model: str
@@ -50,6 +53,7 @@ class ModelRequest:
     max_tokens: int | None = None
     prefill: str | None = None
     stream: bool = True
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,7 @@ class Provider(Protocol):
     max_output_tokens: int  # the model's real output limit, from the catalog
     stale_timeout: float | None  # this provider's own stale limit (config file); None: the agent's
     accepts_prefill: bool  # a request may end with the reply's own start, which the model continues
+    prices: Prices | None  # dollars per million tokens at this provider's cache TTL; None: unknown
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         """Send the request and return its stream (blocks until response headers)."""

@@ -18,6 +18,7 @@ from agent.providers.base import (
     ProviderStream,
     StreamErrorEvent,
 )
+from agent.providers.caching import mark_chat
 from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
 from agent.providers.sse import iter_sse, json_object
 from agent.streaming.accumulator import parse_arguments
@@ -63,6 +64,9 @@ class ChatCompletionsProvider(ProviderBase):
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         params = self.build_params(request)
+        headers = self.cache_headers(request)
+        if headers:
+            params["extra_headers"] = headers
         if request.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
@@ -70,10 +74,12 @@ class ChatCompletionsProvider(ProviderBase):
         return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), completion_deltas)
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": request.model,
-            "messages": to_wire_messages(request.system, request.messages, request.prefill),
-        }
+        messages = to_wire_messages(request.system, request.messages, None)
+        if self._breakpoints:
+            mark_chat(messages, self.caching.ttl)  # before the prefill: never worth caching
+        if request.prefill:
+            _append_prefill(messages, request.prefill)
+        params: dict[str, Any] = {"model": request.model, "messages": messages}
         limit = self.output_limit(request)
         if limit is not None:
             params[self.profile.max_tokens_field] = limit
@@ -85,7 +91,15 @@ class ChatCompletionsProvider(ProviderBase):
                 }
                 for t in request.tools
             ]
+        if request.cache_key and self._cache_key_mode == "body":
+            params["prompt_cache_key"] = request.cache_key
         return params
+
+    def cache_headers(self, request: ModelRequest) -> dict[str, str]:
+        """Per-request headers: OpenRouter's sticky-routing session id for the cache key."""
+        if request.cache_key and self._cache_key_mode == "session_header":
+            return {"x-session-id": request.cache_key}
+        return {}
 
     def error_facts(self, exc: BaseException) -> ErrorFacts:
         import openai
@@ -180,9 +194,14 @@ def to_wire_messages(system: str, messages: list[Message], prefill: str | None) 
                 wire.append(entry)
         elif message.text:
             wire.append({"role": "user", "content": message.text})
-    if prefill:  # only for endpoints that pass it on to a model that continues it
-        wire.append({"role": "assistant", "content": prefill.rstrip()})
+    if prefill:
+        _append_prefill(wire, prefill)
     return wire
+
+
+def _append_prefill(wire: list[dict[str, Any]], prefill: str) -> None:
+    """Only for endpoints that pass it on to a model that continues it."""
+    wire.append({"role": "assistant", "content": prefill.rstrip()})
 
 
 def _result_text(result: ToolResultPart) -> str:

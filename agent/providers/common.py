@@ -16,6 +16,7 @@ from agent.providers.base import (
     ResetReport,
     StaleStreamError,
 )
+from agent.providers.caching import CachePolicy
 from agent.providers.connection import ConnectionManager
 from agent.providers.profiles import ProviderProfile
 from agent.streaming.deltas import Delta
@@ -72,6 +73,7 @@ class ProviderBase:
         *,
         timeout: float = 600.0,
         eager_tool_streaming: bool | str | None = None,
+        caching: CachePolicy | None = None,
     ) -> None:
         self.profile = profile
         self.name = profile.name
@@ -83,6 +85,12 @@ class ProviderBase:
         self.max_output_tokens = self.model_info.max_output_tokens
         self.stale_timeout: float | None = None
         self.accepts_prefill = self.model_info.accepts_prefill and profile.prefill_passthrough
+        self.caching = caching or CachePolicy()
+        prices = self.model_info.prices
+        self.prices = prices.for_ttl(self.caching.ttl) if prices is not None else None
+        # Decided once: breakpoints for this model through this profile; the cache key's way.
+        self._breakpoints = self.caching.enabled and profile.marks_breakpoints(self.model_info)
+        self._cache_key_mode = profile.cache_key if self.caching.enabled else "none"
         self._api_key = api_key
         self._timeout = timeout
         # True: the per-tool field; "header": the older beta header, for endpoints that

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.models import ModelCatalog
 from agent.providers.base import Provider
+from agent.providers.caching import CachePolicy
 from agent.providers.profiles import ProviderProfile
 
 
@@ -15,16 +16,23 @@ def build_provider(
     *,
     timeout: float = 600.0,
     eager_tool_streaming: bool | str | None = None,
+    caching: CachePolicy | None = None,
 ) -> Provider:
     catalog = catalog or ModelCatalog()
     if profile.wire == "anthropic_messages":
         from agent.providers.anthropic_messages import AnthropicMessagesProvider
 
         return AnthropicMessagesProvider(
-            profile, model, api_key, catalog, timeout=timeout, eager_tool_streaming=eager_tool_streaming
+            profile,
+            model,
+            api_key,
+            catalog,
+            timeout=timeout,
+            eager_tool_streaming=eager_tool_streaming,
+            caching=caching,
         )
     from agent.providers.chat_completions import ChatCompletionsProvider
 
     return ChatCompletionsProvider(
-        profile, model, api_key, catalog, timeout=timeout, eager_tool_streaming=eager_tool_streaming
+        profile, model, api_key, catalog, timeout=timeout, eager_tool_streaming=eager_tool_streaming, caching=caching
     )

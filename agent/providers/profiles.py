@@ -15,6 +15,11 @@ from urllib.parse import urlparse
 from agent.models import ModelInfo
 
 Wire = Literal["anthropic_messages", "chat_completions"]
+# Which models get cache_control breakpoints through this provider.
+CacheBreakpoints = Literal["all", "claude", "none"]
+# How the per-session cache key travels: OpenAI's ``prompt_cache_key`` body field,
+# OpenRouter's ``x-session-id`` sticky-routing header, or not at all.
+CacheKeyMode = Literal["body", "session_header", "none"]
 WIRES: tuple[Wire, ...] = ("anthropic_messages", "chat_completions")
 FINE_GRAINED_TOOL_STREAMING = "fine-grained-tool-streaming-2025-05-14"
 # Room kept for the estimate's error when clamping max_tokens to the context window.
@@ -45,21 +50,40 @@ class ProviderProfile:
     # Anthropic wire; OpenRouter forwards it so to Claude). Plain chat endpoints answer
     # it with a new reply instead. Whether the model takes it is the catalog's call.
     prefill_passthrough: bool = False
+    cache_breakpoints: CacheBreakpoints = "none"
+    cache_key: CacheKeyMode = "none"
 
     @property
     def is_local(self) -> bool:
         return is_local_url(self.base_url)
 
-    def with_overrides(self, *, base_url: str | None = None, key_env: str | None = None) -> ProviderProfile:
-        """This profile with the user's endpoint and key variable (``[providers.NAME]`` of
-        the config file); None keeps the profile's own."""
+    def with_overrides(
+        self,
+        *,
+        base_url: str | None = None,
+        key_env: str | None = None,
+        prompt_caching: bool | None = None,
+        prompt_cache_key: bool | None = None,
+    ) -> ProviderProfile:
+        """This profile with the user's settings (``[providers.NAME]`` of the config
+        file); None keeps the profile's own. ``prompt_caching`` true marks breakpoints
+        for every model, false for none; ``prompt_cache_key`` true sends OpenAI's
+        ``prompt_cache_key`` field, false sends no cache key."""
         changes: dict[str, Any] = {}
         if base_url:
             _check_url(base_url)
             changes["base_url"] = base_url
         if key_env:
             changes["key_env"] = key_env
+        if prompt_caching is not None:
+            changes["cache_breakpoints"] = "all" if prompt_caching else "none"
+        if prompt_cache_key is not None:
+            changes["cache_key"] = "body" if prompt_cache_key else "none"
         return replace(self, **changes) if changes else self
+
+    def marks_breakpoints(self, model: ModelInfo) -> bool:
+        """Whether requests for ``model`` carry cache_control breakpoints."""
+        return self.cache_breakpoints == "all" or (self.cache_breakpoints == "claude" and model.family == "claude")
 
     def resolve_key(self, explicit: str | None) -> str | None:
         if explicit:
@@ -90,6 +114,7 @@ PROFILES: dict[str, ProviderProfile] = {
         "https://api.anthropic.com",
         "ANTHROPIC_API_KEY",
         "claude-sonnet-4-6",
+        cache_breakpoints="all",
     ),
     "openai": ProviderProfile(
         "openai",
@@ -98,6 +123,7 @@ PROFILES: dict[str, ProviderProfile] = {
         "OPENAI_API_KEY",
         "gpt-4.1",
         max_tokens_field="max_completion_tokens",
+        cache_key="body",  # prompt_cache_key: documented on chat completions
     ),
     "openrouter": ProviderProfile(
         "openrouter",
@@ -109,8 +135,16 @@ PROFILES: dict[str, ProviderProfile] = {
         claude_fine_grained_header=True,
         extra_headers={"X-Title": "stayline"},
         prefill_passthrough=True,
+        # OpenRouter forwards cache_control in content parts to Anthropic; it derives its
+        # own upstream prompt_cache_key, and routes a session stickily by x-session-id.
+        cache_breakpoints="claude",
+        cache_key="session_header",
     ),
-    "custom": ProviderProfile("custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False),
+    # An unknown server may refuse fields it does not know: no cache key unless the
+    # config file asks; Claude models (a gateway to Anthropic) get breakpoints.
+    "custom": ProviderProfile(
+        "custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False, cache_breakpoints="claude"
+    ),
 }
 
 

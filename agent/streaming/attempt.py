@@ -14,6 +14,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from agent.cost import Prices
 from agent.events import (
     AgentEvent,
     ConnectionReset,
@@ -41,6 +42,7 @@ class AttemptResult:
     reset_done: bool = False  # the attempt already reset the connection (stale/interrupt)
     terminal_missing: bool = False
     repeated_chars: int = 0  # characters of a continuation dropped as repeats of the shown text
+    prices: Prices | None = None  # the provider's, so observers can price what it reported
 
 
 def reset_event(report: ResetReport) -> ConnectionReset:
@@ -69,6 +71,7 @@ def run_attempt(
     observer: StreamObserver | None = None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
     result = yield from _attempt(provider, request, stale_after, interrupt, clock, on_worker, shown_text, observer)
+    result = replace(result, prices=provider.prices)
     if observer is not None:
         observer.attempt_ended(result)
     return result

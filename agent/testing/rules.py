@@ -91,6 +91,11 @@ def _openrouter_no_prefill(body: dict[str, Any]) -> Refusal | None:
 def _openai_context_window(body: dict[str, Any], window: int) -> Refusal | None:
     message = v.openai_context_window(body, window)
     return Refusal(message, code="context_length_exceeded", param="messages") if message else None
+def _openrouter_cache_control_limit(body: dict[str, Any]) -> Refusal | None:
+    if "claude" not in str(body.get("model") or "").lower():  # only Anthropic counts markers
+        return None
+    message = v.chat_cache_control_limit(body)
+    return Refusal(message, upstream=True) if message else None
 
 
 def _openai_tool_call_id_length(body: dict[str, Any]) -> Refusal | None:
@@ -149,6 +154,13 @@ RULES: tuple[Rule, ...] = (
         "tool_result answers a tool_use of the message before it",
         v.tool_pairing,
     ),
+    Rule(
+        "cache_control_limit",
+        _ANTHROPIC,
+        "Prompt caching docs: at most 4 cache breakpoints; a fifth is a 400 invalid_request_error "
+        "'A maximum of 4 blocks with cache_control may be provided. Found 5.' (e.g. envoyproxy/ai-gateway#1712)",
+        v.cache_control_limit,
+    ),
     Rule("prefill_by_model", _ANTHROPIC, "Opus 4.6 / Sonnet 4.6 migration guide: no assistant prefill", _no_prefill),
     Rule(
         "final_assistant_whitespace",
@@ -195,6 +207,13 @@ RULES: tuple[Rule, ...] = (
         _OPENROUTER,
         "Claude 4.6+ through OpenRouter: the upstream prefill refusal, wrapped as 'Provider returned error'",
         _openrouter_no_prefill,
+    ),
+    Rule(
+        "openrouter_claude_cache_control_limit",
+        _OPENROUTER,
+        "Claude through OpenRouter: Anthropic's 4-breakpoint limit, wrapped as 'Provider returned error' "
+        "(oguzbilgic/kern-ai#317 recovered the upstream text from it)",
+        _openrouter_cache_control_limit,
     ),
 )
 

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from agent.testing.connection import ConnState
+from agent.testing.prompt_cache import Clock, PromptCache, PromptUsage
 from agent.testing.script import (
     ConnectionRecord,
     Flavour,
@@ -42,10 +43,21 @@ class ProviderSimulator:
     ``context_windows`` gives models a context window (by model id as sent): a request
     over it is refused with the wire's real context-length error. Sizes are counted by
     ``prompt_tokens`` (four characters of the request's JSON a token).
+
+    It models prompt caching (``prompt_cache``: breakpoints on the Anthropic wire and
+    for Claude through OpenRouter, automatic prefixes on chat completions) and reports
+    the cache figures in each wire's usage; ``clock`` drives the cache TTLs.
     """
 
-    def __init__(self, host: str = "127.0.0.1", context_windows: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        clock: Clock = time.monotonic,
+        context_windows: Mapping[str, int] | None = None,
+    ) -> None:
         self.stopping = threading.Event()
+        self.prompt_cache = PromptCache(clock)
         self._windows = {k.lower(): int(v) for k, v in (context_windows or {}).items()}
         self._lock = threading.Condition(threading.RLock())
         self._queue: deque[ScriptItem] = deque()
@@ -243,6 +255,10 @@ class ProviderSimulator:
             conn.request_count += 1
             self._lock.notify_all()
             return request
+
+    def prompt_usage(self, request: RecordedRequest) -> PromptUsage:
+        """How the API would bill the request's prompt (the cache remembers it)."""
+        return self.prompt_cache.usage(request)
 
     def next_outcome(self, request: RecordedRequest) -> Outcome:
         with self._lock:

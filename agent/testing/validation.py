@@ -233,6 +233,42 @@ def openai_tool_pairing(body: dict[str, Any]) -> str | None:
     return _unanswered(pending) if pending else None
 
 
+# -- prompt caching ------------------------------------------------------------------------
+
+MAX_CACHE_BREAKPOINTS = 4
+
+
+def _marked(items: Any) -> int:
+    return sum(1 for item in _blocks(items) if isinstance(item.get("cache_control"), dict))
+
+
+def _too_many_breakpoints(found: int) -> str | None:
+    if found <= MAX_CACHE_BREAKPOINTS:
+        return None
+    return f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {found}."
+
+
+def cache_control_limit(body: dict[str, Any]) -> str | None:
+    """Anthropic counts every marked block: tools, system blocks, message blocks and the
+    blocks inside a tool_result."""
+    found = _marked(body.get("tools")) + _marked(body.get("system"))
+    for msg in _messages(body):
+        blocks = _blocks(msg.get("content"))
+        found += _marked(blocks)
+        found += sum(_marked(b.get("content")) for b in blocks if b.get("type") == "tool_result")
+    return _too_many_breakpoints(found)
+
+
+def chat_cache_control_limit(body: dict[str, Any]) -> str | None:
+    """The same count on a chat body bound for Anthropic: marked tools, content parts and
+    messages marked as a whole (each becomes one marked block)."""
+    tools = _blocks(body.get("tools"))
+    found = _marked(tools) + _marked([t.get("function") for t in tools])
+    for msg in _messages(body):
+        found += _marked(msg.get("content")) + (1 if isinstance(msg.get("cache_control"), dict) else 0)
+    return _too_many_breakpoints(found)
+
+
 def _unanswered(pending: list[str]) -> str:
     return (
         "An assistant message with 'tool_calls' must be followed by tool messages responding to each "

@@ -181,6 +181,7 @@ def test_openai_stream_shape_with_usage(sim: ProviderSimulator, client: Client) 
             Text("ab", chunk=1),
             ToolCall("f", {"a": 1}, id="call_1", chunk=4),
             ToolCall("g", "{}"),
+            usage=(10, 5),
         )
     )
     resp = client.post(O_PATH, O_BODY, stream=True, stream_options={"include_usage": True})
