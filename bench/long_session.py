@@ -6,7 +6,7 @@ refuses any request over it with the wire's real context-length error, and the a
 knows the window from a catalog override. Printed side by side, measured in one run:
 steps completed, peak window fill (the simulator's own count of every request sent,
 with the output it reserves), tokens spent on summaries, requests refused, and how much
-of each request repeats the one before it (what a provider's prompt cache can serve).
+of the prompts the simulator's prompt cache served, and the cost at catalog prices.
 
     python bench/long_session.py [--steps 200] [--window 16000] [--wire anthropic|openai]
 """
@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
-import json
-import statistics
 import sys
 import tempfile
 import time
@@ -46,7 +43,8 @@ class Figures:
     compactions: int
     trimmed: int
     requests: int
-    prefix_share: float
+    cache_share: float | None
+    cost: float | None
     seconds: float
 
 
@@ -64,23 +62,7 @@ def make_parts(root: Path, count: int, chars: int) -> dict[int, str]:
 
 def request_size(request: RecordedRequest) -> int:
     reserved = request.body.get("max_tokens") or request.body.get("max_completion_tokens") or 0
-    return prompt_tokens(request.body) + int(reserved)
-
-
-def prefix_share(requests: list[RecordedRequest]) -> float:
-    """Median share of a request's messages (by the simulator's count) that are the same,
-    byte for byte, as the start of the request before it."""
-    shares = []
-    for before, after in itertools.pairwise(requests):
-        old, new = before.body.get("messages") or [], after.body.get("messages") or []
-        same = 0
-        for a, b in zip(old, new, strict=False):
-            if json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
-                break
-            same += 1
-        total = prompt_tokens({"messages": new}) or 1
-        shares.append(prompt_tokens({"messages": new[:same]}) / total)
-    return statistics.median(shares) if shares else 0.0
+    return prompt_tokens(request) + int(reserved)
 
 
 def one_run(args: argparse.Namespace, *, compaction: bool) -> Figures:
@@ -108,21 +90,29 @@ def one_run(args: argparse.Namespace, *, compaction: bool) -> Figures:
         requests = sim.requests
     done = sum(1 for n, answer in expected.items() if _read(workdir / part_path("out", n)) == answer)
     sent = [r for r in requests if r.rejected is None]
-    main_requests = [r for r in sent if r not in model.summary_requests]
     context: dict[str, Any] = result.context
     return Figures(
         status=result.status,
         steps=done,
-        peak_prompt=max((prompt_tokens(r.body) for r in sent), default=0) / args.window,
+        peak_prompt=max((prompt_tokens(r) for r in sent), default=0) / args.window,
         peak_fill=max((request_size(r) for r in sent), default=0) / args.window,
         summary_tokens=int(context.get("summary_tokens_spent", 0)),
         refused=sum(1 for r in requests if r.rejected is not None),
         compactions=result.counts.get("compacted", 0),
         trimmed=int(context.get("trimmed_results", 0)),
         requests=len(requests),
-        prefix_share=prefix_share(main_requests),
+        cache_share=result.cache_hit_share,
+        cost=result.cost_usd,
         seconds=seconds,
     )
+
+
+def _share(share: float | None) -> str:
+    return "not reported" if share is None else f"{share:.1%}"
+
+
+def _usd(cost: float | None) -> str:
+    return "unknown" if cost is None else f"${cost:.4f}"
 
 
 def _read(path: Path) -> str | None:
@@ -153,13 +143,14 @@ def main() -> None:
         ("tool outputs stubbed", on.trimmed, off.trimmed),
         ("tokens spent on summaries", f"{on.summary_tokens:,}", f"{off.summary_tokens:,}"),
         ("requests sent", on.requests, off.requests),
-        ("prefix same as the request before", f"{on.prefix_share:.1%}", f"{off.prefix_share:.1%}"),
+        ("prompt tokens read from cache", _share(on.cache_share), _share(off.cache_share)),
+        ("cost (catalog prices)", _usd(on.cost), _usd(off.cost)),
         ("wall time", f"{on.seconds:.1f} s", f"{off.seconds:.1f} s"),
     ]
     for label, a, b in rows:
         print(f"  {label:<32}{a!s:>20}{b!s:>14}")
-    print("(peak fill: the simulator's count of each request sent; prefix: median share of a request's")
-    print(" messages that repeat the previous request byte for byte, what a prompt cache can serve)")
+    print("(peak fill: the simulator's count of each request sent; cache: as the simulator's prompt cache")
+    print(" reports it, breakpoints on Anthropic, automatic prefixes on OpenAI)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.testing.script import RecordedRequest, Reply, Silence, SseError, Text, ToolCall
-from agent.testing.validation import prompt_tokens
 
 FINE_GRAINED = "fine-grained-tool-streaming"
 
@@ -168,8 +167,8 @@ class LongTaskModel:
     writing one part and reading the next in the same reply. It finds its place from the
     latest task and the last tool call it can see, so it carries on after a compaction
     or a resume. A request that ends with ``summary_marker`` gets a structured handoff
-    summary (and is kept in ``summary_requests``). Its usage reports the simulator's
-    count of the prompt (``prompt_tokens``), as a real API reports its tokenizer's.
+    summary (and is kept in ``summary_requests``). Its usage is the simulator's count of
+    the prompt (``prompt_tokens``) with its cache reads and writes, as a real API reports.
     """
 
     summary_marker: str
@@ -183,9 +182,9 @@ class LongTaskModel:
             return self._reply(request, Text(self._summary(items)))
         return self._reply(request, *self._next_step(items))
 
-    def _reply(self, request: RecordedRequest, *content: Text | ToolCall) -> Reply:
-        chars = sum(len(c.text) if isinstance(c, Text) else len(json.dumps(c.arguments)) for c in content)
-        return Reply(*content, usage=(prompt_tokens(request.body), max(1, chars // 4)))
+    @staticmethod
+    def _reply(request: RecordedRequest, *content: Text | ToolCall) -> Reply:
+        return Reply(*content)  # usage: the simulator's own count, cache reads and writes included
 
     @staticmethod
     def _task(items: list[_Item]) -> tuple[int, int, int]:

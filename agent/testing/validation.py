@@ -6,9 +6,11 @@ message the real API gives for the first problem it finds.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+from agent.testing.prompt_cache import prompt_size
+from agent.testing.script import RecordedRequest
 
 _TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
@@ -279,13 +281,11 @@ def _unanswered(pending: list[str]) -> str:
 # -- the context window (any wire) ---------------------------------------------------------
 
 
-def prompt_tokens(body: dict[str, Any]) -> int:
-    """The simulator's token count of a request's prompt: its system prompt, messages and
-    tools as JSON, four characters a token (deterministic; simulated models report it
-    as their usage, as a real API reports its tokenizer's count)."""
-    parts = [body.get(key) for key in ("system", "messages", "tools") if body.get(key) is not None]
-    chars = sum(len(json.dumps(part, ensure_ascii=False, separators=(",", ":"))) for part in parts)
-    return (chars + 3) // 4
+def prompt_tokens(request: RecordedRequest) -> int:
+    """The simulator's token count of a request's prompt (four characters of its canonical
+    JSON a token, deterministic): what its window rules count, and what it reports as
+    usage when a reply does not give its own."""
+    return prompt_size(request.wire, request.flavour, request.body)
 
 
 def _output_tokens(body: dict[str, Any]) -> int:
@@ -297,7 +297,7 @@ def _output_tokens(body: dict[str, Any]) -> int:
 
 
 def anthropic_context_window(body: dict[str, Any], window: int) -> str | None:
-    prompt, output = prompt_tokens(body), _output_tokens(body)
+    prompt, output = prompt_size("anthropic", "anthropic", body), _output_tokens(body)
     if prompt > window:
         return f"prompt is too long: {prompt} tokens > {window} maximum"
     if prompt + output > window:
@@ -309,7 +309,7 @@ def anthropic_context_window(body: dict[str, Any], window: int) -> str | None:
 
 
 def openai_context_window(body: dict[str, Any], window: int) -> str | None:
-    prompt, output = prompt_tokens(body), _output_tokens(body)
+    prompt, output = prompt_size("openai", "openai", body), _output_tokens(body)
     if prompt + output <= window:
         return None
     if not output:
@@ -325,7 +325,7 @@ def openai_context_window(body: dict[str, Any], window: int) -> str | None:
 
 
 def openrouter_context_window(body: dict[str, Any], window: int) -> str | None:
-    prompt, output = prompt_tokens(body), _output_tokens(body)
+    prompt, output = prompt_size("openai", "openrouter", body), _output_tokens(body)
     if prompt + output <= window:
         return None
     return (

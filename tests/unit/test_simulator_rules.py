@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from agent.testing import ProviderSimulator, Reply, Text
+from agent.testing.prompt_cache import prompt_size
 from agent.testing.rules import RULES, refuses_prefill
-from agent.testing.validation import prompt_tokens
 from tests.unit.test_simulator import A_PATH, O_PATH, R_PATH, USER, Client
 
 PREFILL_REFUSED = (
@@ -154,7 +154,7 @@ def _big(chars: int) -> list[dict[str, Any]]:
 def test_a_prompt_over_the_models_window_is_refused_like_anthropic(sim: ProviderSimulator, client: Client) -> None:
     sim.set_context_window("claude-small", 1_000)
     body = {"model": "claude-small", "max_tokens": 10, "messages": _big(4_400)}
-    tokens = prompt_tokens(body)
+    tokens = prompt_size("anthropic", "anthropic", body)
     assert tokens > 1_000
     resp = client.post(A_PATH, body)
     payload = json.loads(resp.read())
@@ -163,8 +163,9 @@ def test_a_prompt_over_the_models_window_is_refused_like_anthropic(sim: Provider
     fits = {"model": "claude-small", "max_tokens": 500, "messages": _big(2_000)}
     resp = client.post(A_PATH, fits)
     message = json.loads(resp.read())["error"]["message"]
+    size = prompt_size("anthropic", "anthropic", fits)
     assert message == (
-        f"input length and `max_tokens` exceed context limit: {prompt_tokens(fits)} + 500 > 1000, "
+        f"input length and `max_tokens` exceed context limit: {size} + 500 > 1000, "
         "decrease input length or `max_tokens` and try again"
     )
     sim.script(Reply(Text("ok")), Reply(Text("ok")))
