@@ -155,8 +155,7 @@ class AIAgent:
 
     @property
     def full_history(self) -> list[Message]:
-        """A copy of every message, as it happened (audit, export): trimming and compaction
-        change only what the model sees."""
+        """Every message as it happened (trimming and compaction change only ``history``)."""
         return list(self._conversation.full)
 
     @property
@@ -190,10 +189,9 @@ class AIAgent:
 
     @property
     def context_usage(self) -> dict[str, int | float]:
-        """How full the model's context window is with the conversation as it stands
-        (``window``, ``tokens``, ``fill``), and the ``compactions`` and ``trimmed_results``
-        that keep it so."""
-        return self._conversation.usage(self.provider, self._system(), self._tools)
+        """How full the window is now (``window``, ``tokens``, ``fill``, ``compactions``...)."""
+        system = self.settings.system_prompt or default_system_prompt(self.workdir)
+        return self._conversation.usage(self.provider, system, self._tools)
 
     def undo(self) -> str | None:
         """Remove the last turn (the user's message and all that followed); returns its
@@ -382,7 +380,7 @@ class AIAgent:
             history=self._conversation.working,
             tools=self._tools,
             tool_context=self._tool_context(),
-            system_prompt=self._system(),
+            system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
             call_context=context,
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
@@ -393,11 +391,6 @@ class AIAgent:
             context=self._conversation.keeper,
             cache_key=session_cache_key(self.session_id or self._cache_seed),
         )
-
-    def _system(self) -> str:
-        return self.settings.system_prompt or default_system_prompt(self.workdir)
-
-
 
     def _tool_context(self) -> ToolContext:
         secrets = self._credentials.for_turn(self.settings)
