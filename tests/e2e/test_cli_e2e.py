@@ -108,7 +108,7 @@ def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
     """Wait for the process to exit on its own; kill it if it does not (a failing test)."""
     try:
-        return proc.communicate(timeout=20)
+        return proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         _out, err = proc.communicate()
@@ -116,7 +116,7 @@ def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def silence(request: RecordedRequest) -> Reply:
-    return Reply(Silence(30))
+    return Reply(Silence(120))
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
@@ -257,9 +257,9 @@ def test_missing_key_exits_2_naming_the_variable(tmp_path: Path) -> None:
 
 def test_sigint_during_a_silent_stream_exits_130(sim: ProviderSimulator, wire_setup: list[str], tmp_path: Path) -> None:
     sim.behaviour(silence)
-    proc = start_cli(tmp_path, *wire_setup, "--stale-timeout", "60", "-q", "hi")
+    proc = start_cli(tmp_path, *wire_setup, "--stale-timeout", "300", "-q", "hi")
     try:
-        assert sim.wait_for_requests(1, timeout=10), "the CLI never sent its request"
+        assert sim.wait_for_requests(1, timeout=60), "the CLI never sent its request"
     except BaseException:
         proc.kill()
         proc.communicate()
@@ -268,7 +268,7 @@ def test_sigint_during_a_silent_stream_exits_130(sim: ProviderSimulator, wire_se
     proc.send_signal(signal.SIGINT)
     _out, err = stop(proc)
     assert proc.returncode == 130, err
-    assert time.monotonic() - signalled < 15  # far below the 30 s silence and the 60 s limit
+    assert time.monotonic() - signalled < 60  # far below the 120 s silence and the 300 s limit
     assert "interrupt" in err and "Traceback" not in err
     assert len(sim.requests) == 1  # not retried after the interrupt
 
