@@ -100,7 +100,7 @@ def test_a_200_step_task_with_large_outputs_completes_inside_the_window(
         assert (tmp_path / part_path("out", n)).read_text() == answer
     compactions, trims = of_kind(events, "compacted"), of_kind(events, "context_trimmed")
     assert len(compactions) >= 2 and trims  # trimmed in steps, compacted when that was not enough
-    assert len(model.summary_requests) == len(compactions)
+    assert len(model.summary_requests) >= len(compactions)  # (more only if one was retried)
     assert all(c.tokens_after < c.tokens_before for c in compactions)
     fills = of_kind(events, "context_fill")
     assert all(f.measured for f in fills[1:])  # after the first reply every size rests on a report
@@ -123,17 +123,16 @@ def test_the_summary_request_carries_the_older_history_and_the_new_history_keeps
     result = agent.run("Process parts 1 to 110.")
     assert result.status == "completed", result.error
     assert len(model.summary_requests) >= 2
-    first, second = model.summary_requests[:2]
-    first_text = str(first.body["messages"])
+    first_text = str(model.summary_requests[0].body["messages"])
     # the older history goes along: the first steps, their calls and (stubbed) outputs
     assert part_path("data", 1) in first_text and part_path("out", 1) in first_text
     assert "output removed to save context" in first_text
     # the later compaction updates the earlier summary instead of summarising a summary
-    second_items = conversation_items(second)
-    assert any(SUMMARY_MARK in i.text for i in second_items if i.kind == "user")
-    assert "Update it" in second_items[-1].text
+    later = [conversation_items(r) for r in model.summary_requests]
+    updates = [items for items in later if any(SUMMARY_MARK in i.text for i in items if i.kind == "user")]
+    assert updates and all("Update it" in items[-1].text for items in updates)
     for summary in model.summary_requests:
-        after = next(r for r in sim.requests if r.index > summary.index)
+        after = next(r for r in sim.requests if r.index > summary.index and r not in model.summary_requests)
         users = [i.text for i in conversation_items(after) if i.kind == "user"]
         assert users[0] == "Process parts 1 to 110." and SUMMARY_MARK in users[1]  # first message, then the summary
         assert pairs_intact(after) and after.rejected is None
