@@ -26,17 +26,19 @@ from agent.cost import Spend
 from agent.credentials import CredentialGuard
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
-from agent.loop import TurnState, run_compaction, run_turn
+from agent.loop import run_compaction, run_turn
 from agent.messages import Message
 from agent.prompts import default_system_prompt
 from agent.providers.base import Provider
 from agent.providers.caching import session_cache_key
+from agent.recovery.repeats import RepeatGuard
 from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
 from agent.session_binding import SessionBinding
 from agent.streaming.attempt import StreamObserver
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
+from agent.turn_state import TurnState
 from agent.usage import Usage
 from tools.base import Tool, ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
@@ -85,6 +87,8 @@ class AIAgent:
         stream_observer: StreamObserver | None = None,
         session_home: str | Path | None = None,
         clock: Clock = time.monotonic,
+        first_token_timeout: float | None = None,
+        retry_budget: float | None = None,
         compaction: CompactionSettings | bool | dict[str, Any] | None = None,
     ) -> None:
         instance = None if provider is None or isinstance(provider, str) else provider
@@ -98,6 +102,9 @@ class AIAgent:
             system_prompt=system_prompt,
             stale_timeout=stale_timeout,
             stale_timeout_explicit=True if stale_timeout is not None else None,
+            first_token_timeout=first_token_timeout,
+            first_token_timeout_explicit=True if first_token_timeout is not None else None,
+            retry_budget=retry_budget,
             max_retries=max_retries,
             max_iterations=max_iterations,
             api_mode=api_mode,
@@ -371,7 +378,12 @@ class AIAgent:
     def _turn_state(self) -> TurnState:
         settings = self.settings
         call_settings = CallSettings(
-            settings.stale_timeout, settings.max_retries + 1, settings.max_continuations, self._clock
+            settings.stale_timeout,
+            settings.max_retries + 1,
+            settings.max_continuations,
+            self._clock,
+            first_token_timeout=settings.first_token_timeout,
+            retry_budget=settings.retry_budget,
         )
         context = CallContext(call_settings, self._interrupt, self._workers, self._ledger, self._observer)
         session = self._session
@@ -390,6 +402,7 @@ class AIAgent:
             session_id=self.session_id,
             context=self._conversation.keeper,
             cache_key=session_cache_key(self.session_id or self._cache_seed),
+            repeats=RepeatGuard(settings.repeat_limit),
         )
 
     def _tool_context(self) -> ToolContext:

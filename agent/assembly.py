@@ -48,6 +48,9 @@ def provider_from(settings: Settings) -> Provider:
         caching=CachePolicy(settings.prompt_caching, settings.cache_ttl),
     )
     provider.stale_timeout = settings.stale_timeout
+    provider.first_token_timeout = settings.first_token_timeout
+    if overrides.get("gateway"):  # declared in [providers.NAME]: a gateway is not a local model
+        provider.is_local = False
     return provider
 
 
@@ -63,19 +66,22 @@ def fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
         fallbacks=(),
         stale_timeout=settings.stale_timeout
         if settings.stale_timeout_explicit
-        else _file_stale_timeout(settings, spec.provider, spec.model),
+        else _file_seconds(settings, "stale_timeout", spec, settings.file_stale_timeout),
+        first_token_timeout=settings.first_token_timeout
+        if settings.first_token_timeout_explicit
+        else _file_seconds(settings, "first_token_timeout", spec, settings.file_first_token_timeout),
     )
 
 
-def _file_stale_timeout(settings: Settings, provider: str, model: str) -> float | None:
-    """The config file's stale limit for this provider and model: per model, then per
-    provider, then the file's top level (None: the endpoint's default)."""
-    wanted = normalise_model_id(model)
+def _file_seconds(settings: Settings, key: str, spec: FallbackSpec, top: float | None) -> float | None:
+    """The config file's ``key`` for this fallback's provider and model: per model, then
+    per provider, then the file's top level (None: the endpoint's default)."""
+    wanted = normalise_model_id(spec.model)
     for name, table in settings.model_overrides.items():
-        if normalise_model_id(name) == wanted and table.get("stale_timeout") is not None:
-            return float(table["stale_timeout"])
-    value = settings.provider_overrides.get(provider, {}).get("stale_timeout")
-    return float(value) if value is not None else settings.file_stale_timeout
+        if normalise_model_id(name) == wanted and table.get(key) is not None:
+            return float(table[key])
+    value = settings.provider_overrides.get(spec.provider, {}).get(key)
+    return float(value) if value is not None else top
 
 
 def build_chain(settings: Settings, primary: Provider | None, clock: Clock) -> ProviderChain:

@@ -18,6 +18,8 @@ from agent.errors import ConfigError
 DEFAULT_MAX_ITERATIONS = 90
 DEFAULT_MAX_RETRIES = 2  # retries after the first attempt: three attempts per model call
 DEFAULT_MAX_CONTINUATIONS = 3
+DEFAULT_RETRY_BUDGET = 300.0  # five minutes of retrying a busy provider, per model call
+DEFAULT_REPEAT_LIMIT = 3
 # Provider chosen when none is named: the first whose key is set.
 _KEY_ORDER = (
     ("anthropic", "ANTHROPIC_API_KEY"),
@@ -89,6 +91,12 @@ class Settings:
     # for fallbacks too; otherwise each provider gets its own config-file value.
     stale_timeout_explicit: bool = False
     file_stale_timeout: float | None = None  # the config file's top-level stale_timeout
+    # The limit before the first token alone (stale_timeout sets both); same sources.
+    first_token_timeout: float | None = None
+    first_token_timeout_explicit: bool = False
+    file_first_token_timeout: float | None = None
+    retry_budget: float = DEFAULT_RETRY_BUDGET  # seconds of waiting out a busy provider per call; 0: off
+    repeat_limit: int = DEFAULT_REPEAT_LIMIT  # the same tool call this often in a turn, then a note
     request_timeout: float = 600.0
     approval: str = "ask"  # dangerous commands: "ask" (the CLI asks), "yolo" (allow), "refuse"
     stall_threshold: int = 2  # cuts in a row of the same tool call before guidance
@@ -131,8 +139,14 @@ class Settings:
             raise ConfigError(f"approval must be ask, yolo or refuse, not {self.approval!r}")
         if self.cache_ttl not in ("5m", "1h"):
             raise ConfigError(f'cache_ttl must be "5m" or "1h", not {self.cache_ttl!r}')
-        if self.stale_timeout is not None and self.stale_timeout <= 0:
-            raise ConfigError(f"stale_timeout must be a positive number of seconds, not {self.stale_timeout}")
+        for name in ("stale_timeout", "first_token_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, not {value}")
+        if self.retry_budget < 0:
+            raise ConfigError(f"retry_budget must be 0 (off) or a number of seconds, not {self.retry_budget}")
+        if self.repeat_limit < 1:
+            raise ConfigError(f"repeat_limit must be at least 1, not {self.repeat_limit}")
         self.compaction.validated()
         return self
 
@@ -159,9 +173,13 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
     """The settings the environment gives (only those that are set)."""
     env = os.environ if environ is None else environ
     stale = _number(env, "STAYLINE_STALE_TIMEOUT", float)
+    first = _number(env, "STAYLINE_FIRST_TOKEN_TIMEOUT", float)
     values: dict[str, Any] = {
         "stale_timeout": stale,
         "stale_timeout_explicit": True if stale is not None else None,
+        "first_token_timeout": first,
+        "first_token_timeout_explicit": True if first is not None else None,
+        "retry_budget": _number(env, "STAYLINE_RETRY_BUDGET", float),
         "max_retries": _number(env, "STAYLINE_MAX_RETRIES", int),
         "provider": env.get("STAYLINE_PROVIDER") or None,
         "model": env.get("STAYLINE_MODEL") or None,

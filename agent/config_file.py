@@ -149,6 +149,9 @@ _TOP: dict[str, Check] = {
     "max_iterations": _positive_int,
     "max_retries": _count,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "retry_budget": _seconds_or_zero,
+    "repeat_limit": _positive_int,
     "approval": _one_of("ask", "yolo", "refuse"),
     "fallback_cooldown": _seconds_or_zero,
     "env_passthrough": _env_names,
@@ -169,11 +172,15 @@ _TOP_AS_IS = (
     "sandbox_network",
     "prompt_caching",
     "cache_ttl",
+    "retry_budget",
+    "repeat_limit",
 )
 _PROVIDER: dict[str, Check] = {
     "base_url": _url,
     "key_env": _env_name,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "gateway": _boolean,
     "max_tokens": _positive_int,
     "eager_tool_streaming": _boolean,
     "prompt_caching": _boolean,
@@ -185,6 +192,8 @@ _MODEL: dict[str, Check] = {
     "max_tokens": _positive_int,
     "eager_input_streaming": _boolean,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "reasoning": _boolean,
     **dict.fromkeys(PRICE_KEYS, _dollars),  # input_price, output_price, cache_read_price...
 }
 _COMPACTION: dict[str, Check] = {
@@ -395,6 +404,7 @@ def resolve_settings(
 
     values: dict[str, Any] = {k: top[k] for k in _TOP_AS_IS if k in top}
     values["stale_timeout"] = _first("stale_timeout", model_table, provider_table, top)
+    values["first_token_timeout"] = _first("first_token_timeout", model_table, provider_table, top)
     values["max_tokens"] = _file_max_tokens(model_table, provider_table, top)
     values["fallbacks"] = config.fallbacks
     values["model_overrides"] = {k: dict(v) for k, v in config.models.items()}
@@ -403,6 +413,10 @@ def resolve_settings(
     if config.compaction:
         values["compaction"] = CompactionSettings(**config.compaction)
     values["stale_timeout_explicit"] = (given.get("stale_timeout") or env.get("stale_timeout")) is not None
+    values["file_first_token_timeout"] = top.get("first_token_timeout")
+    values["first_token_timeout_explicit"] = (
+        given.get("first_token_timeout") or env.get("first_token_timeout")
+    ) is not None
     values.update(env)
     values.update(given)
     values["provider"] = provider

@@ -85,7 +85,7 @@ def cache_hit_share(usage: Usage) -> float | None:
 
 
 def format_usd(value: float | None) -> str:
-    """"$0.0123" (four decimals below a dollar), "$12.34" above; "unknown" for None."""
+    """ "$0.0123" (four decimals below a dollar), "$12.34" above; "unknown" for None."""
     if value is None:
         return "unknown"
     return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"

@@ -21,12 +21,15 @@ class TurnStarted:
 
 @dataclass(frozen=True, slots=True)
 class ModelCallStarted:
-    """A request is about to be sent. ``attempt`` counts from 1 within one model call."""
+    """A request is about to be sent. ``attempt`` counts from 1 within one model call;
+    ``first_token_timeout`` and ``gap_timeout`` are the stall limits it runs under."""
 
     call_number: int
     attempt: int
     provider: str
     model: str
+    first_token_timeout: float | None = None
+    gap_timeout: float | None = None
     kind: Literal["model_call_started"] = "model_call_started"
 
 
@@ -104,10 +107,13 @@ class Waiting:
 
 @dataclass(frozen=True, slots=True)
 class Stalled:
-    """The stale detector fired: no progress for ``seconds``; the stream is abandoned."""
+    """The stale detector fired: no progress for ``seconds``; the stream is abandoned.
+    ``keepalives`` counts the keep-alives that came meanwhile (the socket lived, the model
+    said nothing)."""
 
     seconds: float
     phase: Literal["first_delta", "between_deltas", "total"]
+    keepalives: int = 0
     kind: Literal["stalled"] = "stalled"
 
 
@@ -124,13 +130,27 @@ class ConnectionReset:
 
 @dataclass(frozen=True, slots=True)
 class Retrying:
-    """A failed model call is retried: attempt ``attempt`` of ``of``, after ``delay`` seconds."""
+    """A failed model call is retried: attempt ``attempt`` of ``of``, after ``delay`` seconds.
+    For a busy provider (``failure`` "overloaded"), ``of`` is 0: it is retried until the
+    time budget is spent, and ``budget_left`` says how many seconds of it remain."""
 
     attempt: int
     of: int
     reason: str
     delay: float
+    failure: str = ""
+    budget_left: float | None = None
     kind: Literal["retrying"] = "retrying"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWaiting:
+    """The countdown of a backoff: ``seconds_left`` until attempt ``attempt`` is sent."""
+
+    seconds_left: float
+    attempt: int
+    budget_left: float | None = None
+    kind: Literal["retry_waiting"] = "retry_waiting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +273,7 @@ AgentEvent = (
     | Stalled
     | ConnectionReset
     | Retrying
+    | RetryWaiting
     | Continuing
     | StallGuidance
     | FallbackActivated

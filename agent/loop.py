@@ -5,9 +5,8 @@ become tool results; failures the user should hear end the turn with a typed out
 and an actionable message. The history stays valid on every wire: a tool call always
 gets its result, and a cut tool call is never executed nor kept.
 
-Persist before you act: each message is saved as it is appended, and each tool result
-the moment it exists; a call about to run is announced to ``on_tool_start`` first, so a
-crash mid-call is known on resume as "outcome unknown", never as "not executed".
+Persist before you act: each message is saved as it is appended; the tool round
+(``tool_round.py``) saves each result the moment it exists.
 
 The context keeper (``agent/context``) fits each request into the model's window first
 (trimming, compaction), and recovers a request refused as too long before the fallback
@@ -16,66 +15,28 @@ chain is asked; its summary requests go through this same call path.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Generator, Iterator
+from dataclasses import replace
 
-from agent.call import CallContext, CallResult, model_call
-from agent.context.keeper import CallFn, ContextKeeper, Recover
+from agent.call import CallResult, model_call
+from agent.context.keeper import CallFn, Recover
 from agent.continuation import RUNTIME_NOTE
-from agent.cost import Spend, discarded_reply_waste
-from agent.errors import SessionWriteError
+from agent.cost import discarded_reply_waste
 from agent.events import (
     AgentEvent,
     Compacted,
     ContextTrimmed,
     Notice,
     StallGuidance,
-    ToolCallFinished,
-    ToolCallStarted,
     TurnFinished,
     TurnStarted,
 )
-from agent.messages import Message, Part, TextPart, ToolCallPart, ToolResultPart, user_message, with_unique_call_ids
+from agent.messages import Message, Part, TextPart, ToolCallPart, user_message, with_unique_call_ids
 from agent.providers.base import ModelRequest, Provider, ToolSpec
-from agent.recovery.fallback import ProviderChain
 from agent.recovery.messages import call_failure_message, cut_tool_call_message
-from agent.usage import Usage
-from tools.base import ToolContext, ToolRegistry, target_of
-
-
-@dataclass(slots=True)
-class TurnState:
-    """Everything one turn reads and changes, passed explicitly."""
-
-    chain: ProviderChain
-    history: list[Message]
-    tools: ToolRegistry
-    tool_context: ToolContext
-    system_prompt: str
-    call_context: CallContext
-    max_iterations: int
-    max_tokens: int | None
-    stream: bool = True
-    on_message: Callable[[Message], None] = lambda message: None  # saves it; raises SessionWriteError
-    on_tool_start: Callable[[str], None] = lambda call_id: None  # a call is about to run
-    session_id: str | None = None
-    context: ContextKeeper | None = None  # keeps the requests inside the model's window
-    cache_key: str | None = None  # stable for the conversation: the provider's prompt-cache routing key
-    usage: Usage = field(default_factory=Usage)
-    spend: Spend = field(default_factory=Spend)  # cost and recovery waste, priced per call
-    api_calls: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def interrupt(self) -> threading.Event:
-        return self.call_context.interrupt
-
-    def append(self, message: Message) -> None:
-        """Save, then keep: a message the store refused is not in memory either."""
-        self.on_message(message)
-        self.history.append(message)
+from agent.recovery.repeats import repeat_stop
+from agent.tool_round import run_tools
+from agent.turn_state import TurnState
 
 
 def run_turn(state: TurnState, text: str) -> Iterator[AgentEvent]:
@@ -155,9 +116,12 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
         if not calls:
             yield TurnFinished("completed", final_text)
             return
-        interrupted = yield from _run_tools(state, calls)
-        if interrupted:
+        outcome = yield from run_tools(state, calls)
+        if outcome == "interrupted":
             yield TurnFinished("interrupted", final_text, "interrupted by the user while tools were running")
+            return
+        if outcome == "repeating":
+            yield TurnFinished("failed", final_text, repeat_stop(calls[-1].name, state.repeats.limit + 2))
             return
     cap = (
         f"stopped after {state.max_iterations} model calls in one turn (the iteration cap); "
@@ -252,7 +216,9 @@ def _call_with_fallbacks(
     chain = state.chain
     kept: list[Part] = []
     while True:
-        result = yield from model_call(chain.current, request, state.call_context, chain.health, iteration, kept)
+        result = yield from model_call(
+            chain.current, request, state.call_context, chain.health, iteration, kept, chain.can_fall_back
+        )
         state.api_calls += result.attempts
         state.usage = state.usage + result.usage
         state.spend = state.spend.add_call(result.usage, result.waste, chain.current.prices, chain.current.model)
@@ -320,62 +286,3 @@ def _finish_unanswered(state: TurnState, result: CallResult) -> TurnFinished:
     if result.status == "cut_tool_call":
         return TurnFinished("failed", text, cut_tool_call_message(result, state.max_tokens))
     return TurnFinished("failed", text, call_failure_message(result, state.chain.current, result.stale_after))
-
-
-def _run_tools(state: TurnState, calls: list[ToolCallPart]) -> Generator[AgentEvent, None, bool]:
-    """Run the calls in order, saving each result the moment it exists; on interrupt the
-    rest get a 'not executed' result. Returns whether the user interrupted."""
-    # The turn's interrupt reaches the tools too, so a long command stops on Ctrl+C.
-    context = replace(state.tool_context, cancel=state.interrupt)
-    for index, call in enumerate(calls):
-        if state.interrupt.is_set():
-            rest = [ToolResultPart(c.call_id, NOT_RUN_INTERRUPTED, True) for c in calls[index:]]
-            _save_results(state, rest, calls[index:])
-            yield Notice("interrupted: the remaining tool calls were not executed", "warning")
-            return True
-        target = target_of(call.arguments)
-        yield ToolCallStarted(call.call_id, call.name, target)
-        started = time.monotonic()
-        try:
-            result, summary = _execute(state, call, context)
-        except SessionWriteError:  # the mark before running could not be saved: nothing ran
-            state.history.extend(
-                Message("tool", [ToolResultPart(c.call_id, NOT_RUN_UNSAVED, True)]) for c in calls[index:]
-            )
-            raise
-        _save_results(state, [result], calls[index + 1 :])
-        ledger = state.call_context.ledger
-        if ledger is not None and not result.is_error:
-            ledger.record_success(call.name, target)
-        yield ToolCallFinished(call.call_id, call.name, target, result.is_error, summary, time.monotonic() - started)
-    if state.interrupt.is_set():  # no new request after a late Ctrl+C
-        yield Notice("interrupted: the remaining tool calls were not executed", "warning")
-        return True
-    return False
-
-
-NOT_RUN_INTERRUPTED = "not executed: the user interrupted the turn"
-NOT_RUN_UNSAVED = "not executed: the session could not be saved, so the turn stopped before this call"
-
-
-def _execute(state: TurnState, call: ToolCallPart, context: ToolContext) -> tuple[ToolResultPart, str]:
-    if call.arguments_error is not None:
-        text = f"tool call not executed: {call.arguments_error}. Send the call again with valid JSON arguments."
-        return ToolResultPart(call.call_id, text, True), "invalid JSON arguments"
-    state.on_tool_start(call.call_id)  # saved before it runs: a crash now means "outcome unknown"
-    outcome = state.tools.execute(call.name, call.arguments, context)
-    return ToolResultPart(call.call_id, outcome.content, outcome.is_error), outcome.summary
-
-
-def _save_results(state: TurnState, results: list[ToolResultPart], not_run: list[ToolCallPart]) -> None:
-    """Append tool results, each as its own message so each is saved as it exists. When
-    the store fails, the calls still waiting get a result in memory (never a call
-    without its result) and the error goes to the caller."""
-    for result in results:
-        try:
-            state.append(Message("tool", [result]))
-        except SessionWriteError:
-            state.history.append(Message("tool", [result]))  # it happened: memory keeps it
-            unanswered = [ToolResultPart(c.call_id, NOT_RUN_UNSAVED, True) for c in not_run]
-            state.history.extend(Message("tool", [r]) for r in unanswered)
-            raise

@@ -34,6 +34,8 @@ class ModelInfo:
     # models answer a trailing assistant message with a new reply. Unknown: no.
     accepts_prefill: bool = False
     prices: Prices | None = None  # None: the cost of this model is unknown
+    # Thinks (out of sight) before its first visible token: a longer first-token limit.
+    reasoning: bool = False
 
 
 _CLAUDE_OPUS_NEW = (200_000, 128_000)
@@ -63,6 +65,7 @@ _CATALOG: dict[str, tuple[int, int]] = {
     # Others commonly reached through OpenRouter or compatible servers
     "minimax-m2": (204_800, 131_072),
     "deepseek-chat": (128_000, 8_192),
+    "deepseek-reasoner": (128_000, 64_000),
     "qwen3-coder": (262_144, 65_536),
 }
 
@@ -111,6 +114,8 @@ _PRICES: dict[str, Prices] = {
     "gpt-4o-mini": Prices(0.15, 0.60, 0.075),
 }
 _PRICE_SUFFIX = re.compile(r"\d{8}|\d{4}-\d{2}-\d{2}|latest")
+# Reasoning models: they think before the first visible token, often for minutes.
+_REASONING = ("gpt-5", "o3", "o4-mini", "deepseek-reasoner", "qwq", "deepseek-r1")
 
 # Models known to refuse per-tool eager input streaming.
 _REJECTS_EAGER_STREAMING = ("minimax",)
@@ -158,6 +163,8 @@ class ModelCatalog:
                 accepts_prefill=key in _ACCEPTS_PREFILL,
             )
         info = replace(info, prices=catalog_prices(model))
+        if norm.startswith(_REASONING):
+            info = replace(info, reasoning=True)
         if any(marker in norm for marker in _REJECTS_EAGER_STREAMING):
             info = replace(info, eager_input_streaming=False)
         override = self._overrides.get(norm)
@@ -172,6 +179,7 @@ _OVERRIDABLE = {
     "eager_input_streaming": bool,
     "family": str,
     "accepts_prefill": bool,
+    "reasoning": bool,
 }
 
 

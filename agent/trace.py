@@ -132,7 +132,7 @@ def _share(result: AttemptResult) -> float | None:
 
 
 def _spend(result: AttemptResult) -> str:
-    """"; 12,345 prompt tokens, 93% from cache, $0.0042" (what is known of it)."""
+    """ "; 12,345 prompt tokens, 93% from cache, $0.0042" (what is known of it)."""
     usage = result.snapshot.usage
     if usage.prompt_tokens is None:
         return ""

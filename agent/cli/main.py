@@ -62,6 +62,10 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _seconds_or_zero(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _seconds(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -90,7 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--stale-timeout",
         type=_seconds,
         metavar="SECONDS",
-        help="drop a stream that sends nothing for this long and retry",
+        help="drop a stream that sends nothing for this long and retry (both before the first token and "
+        "between tokens)",
+    )
+    parser.add_argument(
+        "--first-token-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the limit before the first token alone (default: longer for reasoning models and local servers)",
+    )
+    parser.add_argument(
+        "--retry-budget",
+        type=_seconds_or_zero,
+        metavar="SECONDS",
+        help="keep retrying a busy or rate-limited provider this long per model call (default 300; 0: off)",
     )
     parser.add_argument(
         "--fallback",
@@ -130,6 +147,8 @@ def agent_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "api_key": args.api_key,
         "workdir": args.workdir,
         "stale_timeout": args.stale_timeout,
+        "first_token_timeout": args.first_token_timeout,
+        "retry_budget": args.retry_budget,
         "max_retries": args.max_retries,
         "max_iterations": args.max_iterations,
         "api_mode": args.api_mode,

@@ -266,7 +266,7 @@ def _compact(ctx: SlashContext, arg: str) -> None:
 
 
 def _tokens(usage: dict[str, Any]) -> str:
-    """"N input + M output tokens" (input: the whole prompt, cached parts included),
+    """ "N input + M output tokens" (input: the whole prompt, cached parts included),
     saying "not reported" for what the server did not send."""
 
     def figure(key: str) -> str:
@@ -290,7 +290,7 @@ def spend_lines(
     if unpriced:
         names = ", ".join(one_line(m, 40) for m in unpriced)
         price += (
-            f" (no price or no usage for {names}; prices go under [models.\"ID\"] in the config file: "
+            f' (no price or no usage for {names}; prices go under [models."ID"] in the config file: '
             "input_price, output_price, cache_read_price, cache_write_price)"
         )
     resent, thrown = int(waste.get("prompt_tokens") or 0), int(waste.get("output_tokens") or 0)

@@ -70,6 +70,7 @@ class ErrorFacts:
     # The request did not fit (input + max_tokens > window) and this max_tokens would:
     # read from Anthropic's "input length and `max_tokens` exceed context limit" error.
     fitting_max_tokens: int | None = None
+    url: str | None = None  # the URL that was requested, for errors that say it is wrong
     error_code: str | None = None  # a wire's own error code (OpenAI ``context_length_exceeded``)
 
 
@@ -98,8 +99,11 @@ class Provider(Protocol):
     is_local: bool  # a loopback or private endpoint (local servers get longer stale limits)
     context_window: int  # from the model catalog
     max_output_tokens: int  # the model's real output limit, from the catalog
-    stale_timeout: float | None  # this provider's own stale limit (config file); None: the agent's
+    stale_timeout: float | None  # this provider's own stall limit (config file); None: the agent's
+    first_token_timeout: float | None  # its own limit before the first token; None: as above
+    reasoning: bool  # thinks before it answers (catalog): a longer default first-token limit
     accepts_prefill: bool  # a request may end with the reply's own start, which the model continues
+    notices: list[str]  # what the user should hear about this provider; the chain says each once
     prices: Prices | None  # dollars per million tokens at this provider's cache TTL; None: unknown
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:

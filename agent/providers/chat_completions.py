@@ -19,7 +19,8 @@ from agent.providers.base import (
     StreamErrorEvent,
 )
 from agent.providers.caching import mark_chat
-from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
+from agent.providers.common import LeasedStream, ProviderBase
+from agent.providers.error_text import body_error, read_error, retry_advice, upstream_error
 from agent.providers.sse import iter_sse, json_object
 from agent.streaming.accumulator import parse_arguments
 from agent.streaming.deltas import (
@@ -116,22 +117,22 @@ class ChatCompletionsProvider(ProviderBase):
             )
             return ErrorFacts(error_kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
         if isinstance(exc, openai.APIStatusError):
-            error_type, message, code = body_error(upstream_error(exc.body))
-            return ErrorFacts(
-                "http_status",
-                message or str(exc),
-                exc.status_code,
-                retry_after_seconds(exc.response.headers),
-                error_type,
-                error_code=_code(code),
-            )
+            error_type, text = read_error(exc.body, str(exc))
+            advice = retry_advice(exc.response.headers, text)
+            url = str(exc.response.request.url)
+            wire_code = _code(body_error(upstream_error(exc.body))[2])
+            return ErrorFacts("http_status", text, exc.status_code, advice, error_type, url=url, error_code=wire_code)
         if isinstance(exc, StreamErrorEvent):  # an error chunk inside a 200 stream
             status = exc.code if isinstance(exc.code, int) else _int_or_none(exc.code)
-            return ErrorFacts("sse_error", exc.message, status, None, exc.error_type, error_code=_code(exc.code))
-        if isinstance(exc, openai.APIError):
-            error_type, message, code = body_error(exc.body)
+            error_type, text = read_error({"error": {"type": exc.error_type, "message": exc.message}}, exc.message)
             return ErrorFacts(
-                "sse_error", message or exc.message, _int_or_none(code), None, error_type, error_code=_code(code)
+                "sse_error", text, status, retry_advice(None, text), error_type, error_code=_code(exc.code)
+            )
+        if isinstance(exc, openai.APIError):
+            _, _, code = body_error(exc.body)
+            error_type, text = read_error(exc.body, exc.message)
+            return ErrorFacts(
+                "sse_error", text, _int_or_none(code), retry_advice(None, text), error_type, error_code=_code(code)
             )
         return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
 
@@ -148,23 +149,6 @@ def _int_or_none(value: object) -> int | None:
         return int(str(value))
     except ValueError:
         return None
-
-
-def upstream_error(body: object) -> object:
-    """A gateway's error with the upstream's own error JSON inside (OpenRouter's
-    "Provider returned error" carries it as a string in ``metadata.raw``): the upstream
-    body when it parses, so its real type and message are what the user sees."""
-    error = body.get("error") if isinstance(body, dict) else None
-    metadata = error.get("metadata") if isinstance(error, dict) else None
-    raw = metadata.get("raw") if isinstance(metadata, dict) else None
-    if isinstance(raw, str):
-        try:
-            inner = json.loads(raw)
-        except ValueError:
-            return body
-        if isinstance(inner, dict) and isinstance(inner.get("error"), dict):
-            return inner
-    return body
 
 
 # -- conversion: neutral -> wire ---------------------------------------------------

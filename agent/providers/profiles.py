@@ -50,6 +50,7 @@ class ProviderProfile:
     # Anthropic wire; OpenRouter forwards it so to Claude). Plain chat endpoints answer
     # it with a new reply instead. Whether the model takes it is the catalog's call.
     prefill_passthrough: bool = False
+    notices: tuple[str, ...] = ()  # what resolving the profile corrected, for the user to hear
     cache_breakpoints: CacheBreakpoints = "none"
     cache_key: CacheKeyMode = "none"
 
@@ -172,13 +173,27 @@ def resolve_profile(name: str, base_url: str | None = None, api_mode: str | None
         wire = infer_wire(base_url)
     if api_mode is not None and name != "custom" and api_mode != profile.wire:
         raise ProfileError(f"provider {name} speaks {profile.wire}; --api-mode {api_mode} needs --provider custom")
+    notices: tuple[str, ...] = ()
+    if base_url and wire == "anthropic_messages":
+        base_url, notices = _without_v1(base_url)
     return replace(
         profile,
         wire=wire,
         base_url=base_url or profile.base_url,
         extra_headers=dict(profile.extra_headers),
         prefill_passthrough=profile.prefill_passthrough or wire == "anthropic_messages",
+        notices=notices,
     )
+
+
+def _without_v1(base_url: str) -> tuple[str, tuple[str, ...]]:
+    """The Anthropic SDK adds /v1/messages itself: a base URL ending in /v1 would ask for
+    /v1/v1/messages, which no server answers. Drop it, and say so."""
+    trimmed = base_url.rstrip("/")
+    if not trimmed.endswith("/v1"):
+        return base_url, ()
+    fixed = trimmed[: -len("/v1")]
+    return fixed, (f"the Anthropic wire adds /v1/messages itself: using base URL {fixed} instead of {base_url}",)
 
 
 def _check_url(url: str) -> None:

@@ -21,7 +21,7 @@ from agent.streaming.watchdog import Clock
 
 DEFAULT_COOLDOWN = 60.0
 SwitchOutcome = Literal["switched", "no_fallback", "exhausted"]
-_BACKEND_FAILURES = frozenset({"transient", "overloaded", "auth"})
+_BACKEND_FAILURES = frozenset({"transient", "overloaded", "auth", "wrong_url"})
 
 
 def provider_label(provider: Provider) -> str:
@@ -73,6 +73,11 @@ class ProviderChain:
     def has_fallbacks(self) -> bool:
         return len(self._entries) > 1
 
+    @property
+    def can_fall_back(self) -> bool:
+        """An entry after the current one could take a failing call over."""
+        return self._active < len(self._entries) - 1
+
     def start_turn(self) -> list[AgentEvent]:
         """Each turn starts on the primary again once its cooldown has passed (not after a
         fallback to a larger context window: the conversation would not fit the primary)."""
@@ -80,16 +85,22 @@ class ProviderChain:
         self._policy_fallbacks = 0
         if self._sticky is not None:
             self._active = self._sticky
-            return []
+            return self.take_notices()
+        events: list[AgentEvent] = []
         primary = self._entries[0]
-        if self._active == 0 or primary.failed_at is None:
-            return []
-        if self._clock() - primary.failed_at < self._cooldown:
-            return []
-        self._active = 0
-        primary.failed_at = None
-        primary.health = ProviderHealth()
-        return [Notice(f"trying the primary model again: {provider_label(self.current)}")]
+        if self._active != 0 and primary.failed_at is not None and self._clock() - primary.failed_at >= self._cooldown:
+            self._active = 0
+            primary.failed_at = None
+            primary.health = ProviderHealth()
+            events.append(Notice(f"trying the primary model again: {provider_label(self.current)}"))
+        return events + self.take_notices()
+
+    def take_notices(self) -> list[AgentEvent]:
+        """What the current provider has to say (a corrected URL, a gateway found), once."""
+        notices = self.current.notices
+        events: list[AgentEvent] = [Notice(text, "warning") for text in notices]
+        notices.clear()
+        return events
 
     def fall_back(self, result: CallResult) -> Generator[AgentEvent, None, SwitchOutcome]:
         """Move to the next usable entry after ``result`` failed."""
@@ -175,5 +186,5 @@ def _short_reason(result: CallResult) -> str:
     if facts is None:
         return "no usable reply"
     if facts.kind == "stale" and result.stalls:
-        return f"sent nothing for {result.stale_after:.0f} s, {result.stalls}x"
+        return f"{facts.message.removeprefix('the provider ')}, {result.stalls}x"
     return describe(facts)

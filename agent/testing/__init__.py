@@ -8,6 +8,7 @@ from agent.testing.behaviours import (
     part_path,
     wants_fine_grained_streaming,
 )
+from agent.testing.busy import BusyWindow
 from agent.testing.script import (
     ConnectionRecord,
     Disconnect,
@@ -31,6 +32,7 @@ from agent.testing.validation import prompt_tokens
 
 __all__ = [
     "NO_REPLY_LEFT",
+    "BusyWindow",
     "ConnectionRecord",
     "Disconnect",
     "EndBody",

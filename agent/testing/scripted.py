@@ -148,6 +148,9 @@ class ScriptedProvider:
         self.model = model
         self.context_window = context_window
         self.stale_timeout: float | None = None  # the agent's own limit applies
+        self.first_token_timeout: float | None = None
+        self.notices: list[str] = []
+        self.reasoning = False
         # False (like Claude 4.6+): a cut reply is continued with a runtime note, not a prefill.
         self.accepts_prefill = accepts_prefill
         self.prices = prices
