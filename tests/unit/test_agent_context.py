@@ -18,7 +18,7 @@ from tests.context_helpers import task_history, tool_round
 
 
 class LongTask:
-    """Reads notes.txt thirty times; answers a summary request with a summary."""
+    """Reads notes_1.txt to notes_30.txt; answers a summary request with a summary."""
 
     def __init__(self) -> None:
         self.reads = 0
@@ -30,11 +30,12 @@ class LongTask:
         if self.reads >= 30 or "warm up" in last.text:
             return ScriptedReply("Read them all.")
         self.reads += 1
-        return ScriptedReply(f"Read {self.reads}.", [("read_file", {"path": "notes.txt"})])
+        return ScriptedReply(f"Read {self.reads}.", [("read_file", {"path": f"notes_{self.reads}.txt"})])
 
 
 def agent_on(tmp_path: Path, window: int = 6_000, **options: object) -> AIAgent:
-    (tmp_path / "notes.txt").write_text("a line of notes that is long enough to matter\n" * 12)
+    for n in range(1, 31):
+        (tmp_path / f"notes_{n}.txt").write_text(f"note {n}: a line of notes that is long enough to matter\n" * 12)
     task = LongTask()
     provider = ScriptedProvider([task] * 80, context_window=window, max_output_tokens=1_000)
     return AIAgent(provider=provider, workdir=tmp_path, max_iterations=80, **options)  # type: ignore[arg-type]
