@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from agent.agent import AIAgent
     from agent.config import Settings
     from agent.context.settings import CompactionSettings
-    from agent.errors import AgentBusyError, ConfigError, MissingKeyError, StaylineError
+    from agent.errors import AgentBusyError, ConfigError, MissingKeyError, SessionWriteError, StaylineError
     from agent.events import (
         AgentEvent,
         Compacted,
@@ -21,11 +21,15 @@ if TYPE_CHECKING:
         ContextFill,
         ContextTrimmed,
         Continuing,
+        FallbackActivated,
+        FallbackExhausted,
         ModelCallFinished,
         ModelCallStarted,
         Notice,
         Retrying,
+        RetryWaiting,
         Stalled,
+        StallGuidance,
         TextDelta,
         ThinkingDelta,
         ToolCallFinished,
@@ -48,6 +52,7 @@ _HOMES = {
     "AgentBusyError": "agent.errors",
     "ConfigError": "agent.errors",
     "MissingKeyError": "agent.errors",
+    "SessionWriteError": "agent.errors",
     "StaylineError": "agent.errors",
     "AgentResult": "agent.result",
     "Tool": "tools.base",
@@ -79,13 +84,18 @@ __all__ = [
     "ContextFill",
     "ContextTrimmed",
     "Continuing",
+    "FallbackActivated",
+    "FallbackExhausted",
     "Message",
     "MissingKeyError",
     "ModelCallFinished",
     "ModelCallStarted",
     "Notice",
+    "RetryWaiting",
     "Retrying",
+    "SessionWriteError",
     "Settings",
+    "StallGuidance",
     "Stalled",
     "StaylineError",
     "TextDelta",

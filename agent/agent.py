@@ -384,6 +384,7 @@ class AIAgent:
             self._clock,
             first_token_timeout=settings.first_token_timeout,
             retry_budget=settings.retry_budget,
+            escalate_early=settings.escalate_early,
         )
         context = CallContext(call_settings, self._interrupt, self._workers, self._ledger, self._observer)
         session = self._session

@@ -47,6 +47,7 @@ class CallSettings:
     clock: Clock
     first_token_timeout: float | None = None  # the first-token limit alone
     retry_budget: float = DEFAULT_OVERLOAD_BUDGET  # seconds of waiting out a busy provider
+    escalate_early: bool = True  # with a fallback, leave a broken provider at its 2nd stall/overload
 
     def stall_limits(self, provider: Provider, request: ModelRequest) -> StallLimits:
         """An explicit setting wins over every default: the provider's own (a fallback may
@@ -215,7 +216,7 @@ def model_call(
     failed before this one): the model is asked to continue it. ``can_escalate``: a
     fallback can take over, so a broken provider is given up on early."""
     limits = context.settings.stall_limits(provider, request)
-    state = CallState(provider, request, list(kept or []), limits, can_escalate)
+    state = CallState(provider, request, list(kept or []), limits, can_escalate and context.settings.escalate_early)
     while True:
         outcome = yield from _send(state, context, call_number)
         if outcome.interrupted:

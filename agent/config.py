@@ -97,6 +97,7 @@ class Settings:
     file_first_token_timeout: float | None = None
     retry_budget: float = DEFAULT_RETRY_BUDGET  # seconds of waiting out a busy provider per call; 0: off
     repeat_limit: int = DEFAULT_REPEAT_LIMIT  # the same tool call this often in a turn, then a note
+    escalate_early: bool = True  # with a fallback: the 2nd stall or overload of a call moves on
     request_timeout: float = 600.0
     approval: str = "ask"  # dangerous commands: "ask" (the CLI asks), "yolo" (allow), "refuse"
     stall_threshold: int = 2  # cuts in a row of the same tool call before guidance

@@ -152,6 +152,7 @@ _TOP: dict[str, Check] = {
     "first_token_timeout": _positive_seconds,
     "retry_budget": _seconds_or_zero,
     "repeat_limit": _positive_int,
+    "escalate_early": _boolean,
     "approval": _one_of("ask", "yolo", "refuse"),
     "fallback_cooldown": _seconds_or_zero,
     "env_passthrough": _env_names,
@@ -174,6 +175,7 @@ _TOP_AS_IS = (
     "cache_ttl",
     "retry_budget",
     "repeat_limit",
+    "escalate_early",
 )
 _PROVIDER: dict[str, Check] = {
     "base_url": _url,

@@ -260,16 +260,23 @@ def build_agent(
     )
 
 
-def _chat_approver() -> Any:
-    """The chat's approval prompt (``agent.cli.approve.make_chat_approver``), or None
-    when this build has none: dangerous commands are then refused."""
+def _chat_view() -> Any:
+    from agent.cli.live import make_view
+
+    return make_view(sys.stdout)
+
+
+def _chat_approver(view: Any) -> Any:
+    """The chat's approval prompt (``agent.cli.approve.make_chat_approver``), which pauses
+    ``view`` while it asks; None when this build has none: dangerous commands are then
+    refused."""
     try:
         from agent.cli.approve import make_chat_approver
     except ModuleNotFoundError as exc:
         if exc.name != "agent.cli.approve":
             raise
         return None
-    return make_chat_approver()
+    return make_chat_approver(pause=view.suspend)
 
 
 def _trace_writer(path: str | None) -> Any:
@@ -301,7 +308,8 @@ def _run(args: argparse.Namespace) -> int:
     trace = _trace_writer(args.trace_stream)
     try:
         try:
-            approve = _chat_approver() if interactive and settings.approval == "ask" else None
+            view = _chat_view() if interactive else None  # the chat owns it; the approver pauses it
+            approve = _chat_approver(view) if view is not None and settings.approval == "ask" else None
             agent = build_agent(args, settings, approve=approve, stream_observer=trace)
         except ConfigError as exc:  # includes MissingKeyError and an unknown --resume id
             return _usage_error(_with_local_server_help(exc, args))
@@ -311,7 +319,7 @@ def _run(args: argparse.Namespace) -> int:
 
                 home = stayline_home()
                 on_new = getattr(approve, "forget", None)  # /new forgets the "always" answers
-                return run_repl(agent, history_path=home / "history", home=home, on_new=on_new)
+                return run_repl(agent, history_path=home / "history", home=home, on_new=on_new, view=view)
             # Built before reading stdin so a missing key fails before the user types a prompt.
             prompt = _read_prompt(args)
             if args.continue_session or args.resume:

@@ -123,7 +123,8 @@ def _report_json(agent: AIAgent, finished: TurnFinished | None, out: TextIO, err
 
 def _say_outcome(err: TextIO, status: str, error: str | None) -> None:
     if status == "failed":
-        _say(err, f"stayline: error: {error or 'the turn failed'}")
+        # One line, whatever a server's error looked like; not cut: the advice is at the end.
+        _say(err, f"stayline: error: {one_line(error or 'the turn failed', 10_000)}")
     elif status == "interrupted":
         _say(err, f"stayline: {one_line(error or 'interrupted by the user')}")
 

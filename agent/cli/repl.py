@@ -201,6 +201,7 @@ def run_repl(
     out: TextIO | None = None,
     home: Path | None = None,
     on_new: Callable[[], None] | None = None,
+    view: TurnView | None = None,
 ) -> int:
     """The chat loop; returns the exit code (0 on /quit, Ctrl+D or Ctrl+C at the prompt,
     130 on a second Ctrl+C during a turn). ``home`` is where /sessions looks (default
@@ -208,7 +209,7 @@ def run_repl(
     ``forget``)."""
     import sys
 
-    view = make_view(out or sys.stdout)
+    view = view or make_view(out or sys.stdout)
     session = _prompt_session(_history(history_path, view))
 
     def run_turn(start: Callable[[], Iterator[AgentEvent]]) -> object:

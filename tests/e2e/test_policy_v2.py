@@ -224,3 +224,16 @@ def test_rerunning_a_command_after_an_edit_is_not_a_loop(
     sim.script(*script, Reply(Text("Done.")))
     result = make_agent(approve=lambda tool, action: True).run("iterate")
     assert result.status == "completed" and (tmp_path / "a.txt").read_text() == "v4"
+
+
+def test_single_shot_shows_a_multi_line_server_error_on_one_line(sim: ProviderSimulator, tmp_path: Path) -> None:
+    from tests.e2e.test_cli_sessions import SETUPS, run_cli
+
+    dump = "3 validation errors for ChatCompletionRequest\nmessages.1.content\n  Input should be a valid string"
+    sim.behaviour(lambda request: HttpError(400, dump))
+    home = tmp_path / "home"
+    home.mkdir()
+    done = run_cli(home, *SETUPS["openai"](sim), "-q", "hi")
+    assert done.returncode == 1
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("stayline: error:")]
+    assert "3 validation errors for ChatCompletionRequest messages.1.content Input should be a valid string" in line
