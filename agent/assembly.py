@@ -10,6 +10,7 @@ from agent.models import ModelCatalog, normalise_model_id
 from agent.providers.base import Provider
 from agent.providers.caching import CachePolicy
 from agent.providers.factory import build_provider
+from agent.providers.options import ProviderOptions
 from agent.providers.profiles import ProfileError, resolve_profile
 from agent.recovery.fallback import ProviderChain
 from agent.streaming.watchdog import Clock
@@ -34,24 +35,16 @@ def provider_from(settings: Settings) -> Provider:
     model = settings.model or profile.default_model
     if not model:
         raise ConfigError(f"provider {profile.name} has no default model: pass --model NAME")
-    provider = build_provider(
-        profile,
-        model,
-        key,
-        ModelCatalog(settings.model_overrides),
+    eager = settings.eager_tool_streaming
+    options = ProviderOptions(
         timeout=settings.request_timeout,
-        eager_tool_streaming=(
-            settings.eager_tool_streaming
-            if settings.eager_tool_streaming is not None
-            else overrides.get("eager_tool_streaming")
-        ),
+        eager_tool_streaming=eager if eager is not None else overrides.get("eager_tool_streaming"),
         caching=CachePolicy(settings.prompt_caching, settings.cache_ttl),
+        stale_timeout=settings.stale_timeout,
+        first_token_timeout=settings.first_token_timeout,
+        gateway=bool(overrides.get("gateway")),  # declared in [providers.NAME]: not a local model
     )
-    provider.stale_timeout = settings.stale_timeout
-    provider.first_token_timeout = settings.first_token_timeout
-    if overrides.get("gateway"):  # declared in [providers.NAME]: a gateway is not a local model
-        provider.is_local = False
-    return provider
+    return build_provider(profile, model, key, ModelCatalog(settings.model_overrides), options)
 
 
 def fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:

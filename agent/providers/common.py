@@ -14,8 +14,8 @@ from agent.providers.base import (
     ResetReport,
     StaleStreamError,
 )
-from agent.providers.caching import CachePolicy
 from agent.providers.connection import ConnectionManager
+from agent.providers.options import ProviderOptions
 from agent.providers.profiles import ProviderProfile
 from agent.streaming.deltas import Delta
 
@@ -68,37 +68,32 @@ class ProviderBase:
         model: str,
         api_key: str | None,
         catalog: ModelCatalog,
-        *,
-        timeout: float = 600.0,
-        eager_tool_streaming: bool | str | None = None,
-        caching: CachePolicy | None = None,
+        options: ProviderOptions | None = None,
     ) -> None:
+        options = options or ProviderOptions()
         self.profile = profile
         self.name = profile.name
         self.model = model
         self.base_url = profile.base_url or ""
-        self.is_local = profile.is_local
+        self.is_local = profile.is_local and not options.gateway
         self.model_info: ModelInfo = catalog.lookup(model)
         self.context_window = self.model_info.context_window
         self.max_output_tokens = self.model_info.max_output_tokens
-        self.stale_timeout: float | None = None
+        self.stale_timeout = options.stale_timeout
         self.notices: list[str] = list(profile.notices)
-        self.first_token_timeout: float | None = None
+        self.first_token_timeout = options.first_token_timeout
         self.reasoning = self.model_info.reasoning
         self.accepts_prefill = self.model_info.accepts_prefill and profile.prefill_passthrough
-        self.caching = caching or CachePolicy()
+        self.caching = options.caching
         prices = self.model_info.prices
         self.prices = prices.for_ttl(self.caching.ttl) if prices is not None else None
         # Decided once: breakpoints for this model through this profile; the cache key's way.
         self._breakpoints = self.caching.enabled and profile.marks_breakpoints(self.model_info)
         self._cache_key_mode = profile.cache_key if self.caching.enabled else "none"
         self._api_key = api_key
-        self._timeout = timeout
-        # True: the per-tool field; "header": the older beta header, for endpoints that
-        # refuse the field; False: neither. None: what the catalog says of the model.
-        self._eager: bool | str = (
-            self.model_info.eager_input_streaming if eager_tool_streaming is None else eager_tool_streaming
-        )
+        self._timeout = options.timeout
+        eager = options.eager_tool_streaming
+        self._eager: bool | str = self.model_info.eager_input_streaming if eager is None else eager
         self._connection: ConnectionManager[Any] = ConnectionManager(self.wire, self._build_client, _close_client)
 
     # -- subclass hooks -------------------------------------------------------------

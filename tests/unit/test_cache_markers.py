@@ -13,6 +13,7 @@ from agent.prompts import default_system_prompt
 from agent.providers.base import ModelRequest, ToolSpec
 from agent.providers.caching import MAX_BREAKPOINTS, CachePolicy, session_cache_key
 from agent.providers.factory import build_provider
+from agent.providers.options import ProviderOptions
 from agent.providers.profiles import resolve_profile
 from agent.testing.validation import cache_control_limit, chat_cache_control_limit
 
@@ -36,7 +37,8 @@ def request(history: list[Message], **extra: Any) -> ModelRequest:
 
 
 def params(provider: str, model: str, req: ModelRequest, **options: Any) -> dict[str, Any]:
-    built = build_provider(resolve_profile(provider, options.pop("base_url", None)), model, "k", **options)
+    profile = resolve_profile(provider, options.pop("base_url", None))
+    built = build_provider(profile, model, "k", None, ProviderOptions(**options))
     return built.build_params(req)  # type: ignore[attr-defined, no-any-return]
 
 
@@ -135,7 +137,9 @@ def test_the_profile_and_config_decide_the_cache_key() -> None:
     assert "prompt_cache_key" not in custom.build_params(req)  # type: ignore[attr-defined]
     opted_in = build_provider(custom_profile.with_overrides(prompt_cache_key=True), "qwen3-coder", None)
     assert opted_in.build_params(req)["prompt_cache_key"] == "stayline-abc"  # type: ignore[attr-defined]
-    off = build_provider(resolve_profile("openai"), "gpt-4o", "k", caching=CachePolicy(enabled=False))
+    off = build_provider(
+        resolve_profile("openai"), "gpt-4o", "k", None, ProviderOptions(caching=CachePolicy(enabled=False))
+    )
     assert "prompt_cache_key" not in off.build_params(req)  # type: ignore[attr-defined]
 
 
