@@ -12,10 +12,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent.agent import AIAgent
     from agent.config import Settings
+    from agent.context.settings import CompactionSettings
     from agent.errors import AgentBusyError, ConfigError, MissingKeyError, SessionWriteError, StaylineError
     from agent.events import (
         AgentEvent,
+        Compacted,
         ConnectionReset,
+        ContextFill,
+        ContextTrimmed,
         Continuing,
         FallbackActivated,
         FallbackExhausted,
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "AIAgent": "agent.agent",
     "Settings": "agent.config",
+    "CompactionSettings": "agent.context.settings",
     "AgentBusyError": "agent.errors",
     "ConfigError": "agent.errors",
     "MissingKeyError": "agent.errors",
@@ -72,8 +77,12 @@ __all__ = [
     "AgentBusyError",
     "AgentEvent",
     "AgentResult",
+    "Compacted",
+    "CompactionSettings",
     "ConfigError",
     "ConnectionReset",
+    "ContextFill",
+    "ContextTrimmed",
     "Continuing",
     "FallbackActivated",
     "FallbackExhausted",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from agent.context.settings import CompactionSettings
 from agent.errors import ConfigError
 
 DEFAULT_MAX_ITERATIONS = 90
@@ -117,6 +118,7 @@ class Settings:
     # Per provider name (``[providers.NAME]`` of the config file): base_url, key_env,
     # eager_tool_streaming; applied whenever that provider is built, fallbacks included.
     provider_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    compaction: CompactionSettings = field(default_factory=CompactionSettings)  # [compaction] of the file
 
     def with_values(self, **values: Any) -> Settings:
         """A copy with every non-None value applied (None means: not given)."""
@@ -148,6 +150,7 @@ class Settings:
             raise ConfigError(f"retry_budget must be 0 (off) or a number of seconds, not {self.retry_budget}")
         if self.repeat_limit < 1:
             raise ConfigError(f"repeat_limit must be at least 1, not {self.repeat_limit}")
+        self.compaction.validated()
         return self
 
 

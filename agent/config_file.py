@@ -23,6 +23,11 @@
     stale_timeout = 900
     input_price = 0.30                # dollars per million tokens; also output_price, cache_*_price
 
+    [compaction]                      # keeping long conversations inside the window
+    threshold = 0.8                   # compact when a request would pass 80 % of the window
+    keep_recent = 0.25                # recent messages kept whole, share of the window
+    keep_tool_rounds = 5              # the last 5 tool rounds keep their output whole
+
 Precedence: flags > environment > file > defaults. Inside the file, a ``[models."ID"]``
 value beats a ``[providers.NAME]`` value, which beats the top level (``stale_timeout``,
 ``max_tokens``). Every value is checked when the file is read: a bad one raises
@@ -40,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import FallbackSpec, Settings, default_provider, settings_from_env
+from agent.context.settings import CompactionSettings
 from agent.errors import ConfigError
 from agent.models import PRICE_KEYS, normalise_model_id
 from agent.providers.profiles import PROFILES, WIRES
@@ -79,6 +85,12 @@ def _positive_seconds(value: Any) -> float:
 def _seconds_or_zero(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
         raise _Bad("a number of seconds, 0 or more")
+    return float(value)
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < 1):
+        raise _Bad("a share of the context window between 0 and 1, such as 0.8")
     return float(value)
 
 
@@ -156,7 +168,7 @@ _TOP: dict[str, Check] = {
     "stream": _boolean,
     "max_continuations": _count,
 }
-_TABLES = ("fallbacks", "providers", "models")  # checked by their own readers
+_TABLES = ("fallbacks", "providers", "models", "compaction")  # checked by their own readers
 # Top-level keys that become the setting of the same name as they are.
 _TOP_AS_IS = (
     "max_iterations",
@@ -196,6 +208,17 @@ _MODEL: dict[str, Check] = {
     "reasoning": _boolean,
     **dict.fromkeys(PRICE_KEYS, _dollars),  # input_price, output_price, cache_read_price...
 }
+_COMPACTION: dict[str, Check] = {
+    "enabled": _boolean,
+    "trim": _boolean,
+    "threshold": _share,
+    "keep_recent": _share,
+    "keep_tool_rounds": _count,
+    "trim_min_tokens": _positive_int,
+    "margin_tokens": _positive_int,
+    "summary_max_tokens": _positive_int,
+    "max_summary_attempts": _positive_int,
+}
 _FALLBACK: dict[str, Check] = {"provider": _provider_name, "model": _text, "base_url": _url, "api_mode": _api_mode}
 
 
@@ -208,6 +231,7 @@ class FileConfig:
     fallbacks: tuple[FallbackSpec, ...] | None = None  # None: the file names none
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    compaction: Mapping[str, Any] = field(default_factory=dict)
 
     def model_table(self, model: str | None) -> Mapping[str, Any]:
         """The ``[models."ID"]`` table of ``model`` (ids match as the model catalog does)."""
@@ -255,7 +279,20 @@ class _Reader:
         providers = self.tables(data.get("providers"), "providers", _PROVIDER, names=tuple(PROFILES))
         models = self.tables(data.get("models"), "models", _MODEL)
         fallbacks = self.fallbacks(data["fallbacks"]) if "fallbacks" in data else None
-        return FileConfig(self.path, top, fallbacks, providers, models)
+        compaction = self.compaction(data.get("compaction"))
+        return FileConfig(self.path, top, fallbacks, providers, models, compaction)
+
+    def compaction(self, data: Any) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise self.error(f"compaction must be a table ([compaction]), got {_shown(data)}")
+        table = self.table(data, "compaction", _COMPACTION)
+        try:
+            CompactionSettings(**table).validated()
+        except ConfigError as exc:
+            raise self.error(str(exc)) from None
+        return table
 
     def table(
         self, data: Mapping[str, Any], where: str, schema: Mapping[str, Check], extra: tuple[str, ...] = ()
@@ -385,6 +422,8 @@ def resolve_settings(
     values["model_overrides"] = {k: dict(v) for k, v in config.models.items()}
     values["provider_overrides"] = {k: dict(v) for k, v in config.providers.items()}
     values["file_stale_timeout"] = top.get("stale_timeout")
+    if config.compaction:
+        values["compaction"] = CompactionSettings(**config.compaction)
     values["stale_timeout_explicit"] = (given.get("stale_timeout") or env.get("stale_timeout")) is not None
     values["file_first_token_timeout"] = top.get("first_token_timeout")
     values["first_token_timeout_explicit"] = (

@@ -196,6 +196,51 @@ class FallbackExhausted:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextFill:
+    """How full the model's context window is before a request: ``tokens`` of
+    ``window``. ``measured``: grounded in the provider's report of the previous request
+    (plus an estimate of what was added since); False: an estimate only."""
+
+    tokens: int
+    window: int
+    measured: bool
+    kind: Literal["context_fill"] = "context_fill"
+
+    @property
+    def fraction(self) -> float:
+        """The share of the window in use (0.0 to 1.0, more when over the window)."""
+        return self.tokens / self.window if self.window > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContextTrimmed:
+    """Old tool results were replaced by short stubs (no model call): ``results`` of
+    them, the request going from ``tokens_before`` to ``tokens_after``."""
+
+    results: int
+    tokens_before: int
+    tokens_after: int
+    kind: Literal["context_trimmed"] = "context_trimmed"
+
+
+@dataclass(frozen=True, slots=True)
+class Compacted:
+    """The older history was replaced by a summary the model wrote: ``messages``
+    replaced, the request going from ``tokens_before`` to ``tokens_after``, the summary
+    ``summary_tokens`` long. ``reason``: "threshold", "overflow" (the provider refused
+    the request as too long) or "manual" (``/compact``). ``spent_tokens``: what the
+    summary request cost, as the provider reported it (None: not reported)."""
+
+    messages: int
+    tokens_before: int
+    tokens_after: int
+    summary_tokens: int
+    reason: Literal["threshold", "overflow", "manual"]
+    spent_tokens: int | None = None
+    kind: Literal["compacted"] = "compacted"
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Something the user should know that is not an error of the turn."""
 
@@ -233,6 +278,9 @@ AgentEvent = (
     | StallGuidance
     | FallbackActivated
     | FallbackExhausted
+    | ContextFill
+    | ContextTrimmed
+    | Compacted
     | Notice
     | TurnFinished
 )

@@ -7,17 +7,25 @@ gets its result, and a cut tool call is never executed nor kept.
 
 Persist before you act: each message is saved as it is appended; the tool round
 (``tool_round.py``) saves each result the moment it exists.
+
+The context keeper (``agent/context``) fits each request into the model's window first
+(trimming, compaction), and recovers a request refused as too long before the fallback
+chain is asked; its summary requests go through this same call path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 
 from agent.call import CallResult, model_call
+from agent.context.keeper import CallFn, Recover
 from agent.continuation import RUNTIME_NOTE
 from agent.cost import discarded_reply_waste
 from agent.events import (
     AgentEvent,
+    Compacted,
+    ContextTrimmed,
     Notice,
     StallGuidance,
     TurnFinished,
@@ -33,8 +41,24 @@ from agent.turn_state import TurnState
 
 def run_turn(state: TurnState, text: str) -> Iterator[AgentEvent]:
     """Run one user turn; every event is counted by kind for the result."""
-    for event in _turn(state, text):
+    return _counted(state, _turn(state, text))
+
+
+def run_compaction(state: TurnState, focus: str | None) -> Iterator[AgentEvent]:
+    """``/compact``: summarise the older history now, as a turn of its own."""
+    return _counted(state, _compaction(state, focus))
+
+
+def _counted(state: TurnState, events: Iterator[AgentEvent]) -> Iterator[AgentEvent]:
+    observer = state.call_context.observer
+    for event in events:
         state.counts[event.kind] = state.counts.get(event.kind, 0) + 1
+        if state.context is not None:
+            state.context.observe(event)  # the provider's reports: the true size of each request
+        if isinstance(event, ContextTrimmed | Compacted) and observer is not None:
+            record = getattr(observer, "context_event", None)  # optional: observers predating it
+            if callable(record):
+                record(event)
         if isinstance(event, TurnFinished):
             event = TurnFinished(event.status, event.final_text, event.error, dict(state.counts))
         yield event
@@ -57,16 +81,11 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
     iteration = 0
     while iteration < state.max_iterations:
         iteration += 1
-        request = ModelRequest(
-            model=chain.current.model,
-            system=state.system_prompt,
-            messages=list(state.history),
-            tools=specs,
-            max_tokens=max_tokens,
-            stream=state.stream,
-            cache_key=state.cache_key,
-        )
-        result = yield from _call_with_fallbacks(state, request, iteration)
+        request = yield from _fitted(state, _request(state, specs, max_tokens), iteration)
+        if isinstance(request, TurnFinished):
+            yield TurnFinished(request.status, final_text, request.error)
+            return
+        result = yield from _call_with_fallbacks(state, request, iteration, _recovery(state, request, iteration))
         if result.status == "needs_guidance" and result.guidance:
             yield from _guide(state, result.guidance, result)
             continue
@@ -144,11 +163,57 @@ def _limit_notice(result: CallResult, max_tokens: int | None) -> str:
     return f"the reply hit its output limit inside {name} call; not executed, asking again{limit}"
 
 
-def _call_with_fallbacks(
+def _request(state: TurnState, specs: list[ToolSpec], max_tokens: int | None) -> ModelRequest:
+    return ModelRequest(
+        model=state.chain.current.model,
+        system=state.system_prompt,
+        messages=list(state.history),
+        tools=specs,
+        max_tokens=max_tokens,
+        stream=state.stream,
+        cache_key=state.cache_key,
+    )
+
+
+def _caller(state: TurnState, iteration: int) -> CallFn:
+    """The call path for the context keeper's own requests (the summary)."""
+    return lambda request, recover: _call_with_fallbacks(state, request, iteration, recover)
+
+
+def _fitted(
     state: TurnState, request: ModelRequest, iteration: int
+) -> Generator[AgentEvent, None, ModelRequest | TurnFinished]:
+    """The request fitted into the model's window (the history may be trimmed or
+    compacted first), or the end of the turn when it cannot be made to fit."""
+    keeper = state.context
+    if keeper is None:
+        return request
+    prepared = yield from keeper.prepare(state.history, request, state.chain.current, _caller(state, iteration))
+    if prepared.outcome == "too_long" and state.chain.has_fallbacks:
+        return replace(request, messages=list(state.history))  # refused, it goes to a larger window
+    if prepared.outcome != "ready":
+        return TurnFinished("interrupted" if prepared.outcome == "interrupted" else "failed", "", prepared.error)
+    return replace(request, messages=list(state.history), max_tokens=prepared.max_tokens)
+
+
+def _recovery(state: TurnState, request: ModelRequest, iteration: int) -> Recover | None:
+    """What to do when the request is refused as too long: make room, retry once."""
+    if state.context is None:
+        return None
+    chain = state.chain
+    return state.context.overflow_recovery(state.history, request, lambda: chain.current, _caller(state, iteration))
+
+
+def _too_long(result: CallResult) -> bool:
+    return result.decision is not None and result.decision.failure == "context_length"
+
+
+def _call_with_fallbacks(
+    state: TurnState, request: ModelRequest, iteration: int, recover: Recover | None = None
 ) -> Generator[AgentEvent, None, CallResult]:
     """One model call; when its provider cannot deliver, the next in the chain takes
-    over where it stopped (text already shown is continued, not repeated)."""
+    over where it stopped (text already shown is continued, not repeated). A request
+    refused as too long goes to ``recover`` first, which may return a smaller one."""
     chain = state.chain
     kept: list[Part] = []
     while True:
@@ -160,12 +225,34 @@ def _call_with_fallbacks(
         state.spend = state.spend.add_call(result.usage, result.waste, chain.current.prices, chain.current.model)
         if result.status != "failed":
             return result
+        if recover is not None and _too_long(result):
+            smaller = yield from recover(result, request)
+            if smaller is not None:
+                request, kept = smaller, []
+                continue
         outcome = yield from chain.fall_back(result)
         if outcome != "switched":
-            if outcome == "exhausted":
+            if outcome == "exhausted" and not (_too_long(result) and result.error_message):
                 result.error_message = chain.exhausted_message()
             return result
         kept = [p for p in result.parts if isinstance(p, TextPart)]
+
+
+def _compaction(state: TurnState, focus: str | None) -> Generator[AgentEvent, None, None]:
+    yield from state.chain.start_turn()
+    keeper = state.context
+    if keeper is None or not keeper.settings.enabled:
+        yield TurnFinished("failed", "", "compaction is turned off for this agent (compaction settings)")
+        return
+    specs = [ToolSpec(t.name, t.description, t.schema) for t in state.tools]
+    request = _request(state, specs, state.max_tokens)
+    prepared = yield from keeper.compact(state.history, request, state.chain.current, _caller(state, 1), focus)
+    if prepared.outcome != "ready":
+        yield TurnFinished("interrupted" if prepared.outcome == "interrupted" else "failed", "", prepared.error)
+        return
+    if prepared.error:  # nothing to do: said as a notice, not as a failure
+        yield Notice(prepared.error)
+    yield TurnFinished("completed", "")
 
 
 def _finish_refused(state: TurnState, result: CallResult) -> TurnFinished:

@@ -21,6 +21,9 @@ class AgentResult:
     the answer is still cut short (a notice said why). ``cost_usd`` is the
     turn's cost in dollars (None: unknown, never 0 for an unpriced model); ``waste`` is
     what recoveries cost (``Waste.to_dict``: prompts re-sent, output thrown away).
+    ``context`` is how full the model's context window was at the turn's last request
+    (``window``, ``tokens``, ``fill``), its ``peak_fill``, and the turn's
+    ``compactions``, ``trimmed_results`` and ``summary_tokens_spent``.
     """
 
     status: TurnStatus
@@ -31,6 +34,7 @@ class AgentResult:
     api_calls: int = 0
     session_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    context: dict[str, int | float] = field(default_factory=dict)
     cost_usd: float | None = None
     waste: dict[str, Any] = field(default_factory=lambda: Waste().to_dict(0.0))
     truncated: bool = False  # the answer was still cut (continuation budget spent, or a full context)
@@ -54,6 +58,7 @@ class AgentResult:
             "error": self.error,
             "session_id": self.session_id,
             "events": dict(self.counts),
+            "context": dict(self.context),
             "cost_usd": self.cost_usd,
             "cache_hit_share": _rounded(self.cache_hit_share),
             "waste": dict(self.waste),

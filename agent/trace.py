@@ -6,7 +6,8 @@ kind it was and how many payload bytes it carried — never the payload itself, 
 the request, its headers or a key (none of them reach an observer; error messages are
 scrubbed of anything that looks like a key all the same). Each attempt ends with a
 summary line that says where the time went, e.g. "26 deltas in 3.0 s, then 125.0 s of
-silence".
+silence". Between calls it also records what was done to keep the conversation inside
+the context window (``context_trimmed``, ``compacted``: tokens before and after).
 
 Every line is flushed as soon as it is written, so a trace survives ``kill -9`` up to
 the last event. A trace that cannot be written (disk full...) stops writing and records
@@ -43,6 +44,7 @@ from agent.streaming.deltas import (
 )
 
 if TYPE_CHECKING:
+    from agent.events import Compacted, ContextTrimmed
     from agent.streaming.attempt import AttemptResult
 
 Clock = Callable[[], float]
@@ -188,6 +190,14 @@ class TraceWriter:
             outcome = self._outcome(result)
             self._write(self._line("attempt_end", now, 0, outcome, stats))
             self._write(self._line("summary", now, stats.bytes, self._summary(stats, now, result), stats))
+
+    # -- what happened to the context between calls --------------------------------------
+    def context_event(self, event: ContextTrimmed | Compacted) -> None:
+        """Record a trimming or a compaction: its kind, the tokens before and after, and
+        (for a compaction) the summary's size and reason."""
+        with self._lock:
+            fields = {name: getattr(event, name) for name in event.__dataclass_fields__ if name != "kind"}
+            self._write(self._line(event.kind, self._now(), 0, fields))
 
     # -- life ----------------------------------------------------------------------------
     def close(self) -> None:

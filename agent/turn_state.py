@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.call import CallContext
+from agent.context.keeper import ContextKeeper
 from agent.cost import Spend
 from agent.messages import Message
 from agent.recovery.fallback import ProviderChain
@@ -32,6 +33,7 @@ class TurnState:
     on_tool_start: Callable[[str], None] = lambda call_id: None  # a call is about to run
     session_id: str | None = None
     cache_key: str | None = None  # stable for the conversation: the provider's prompt-cache routing key
+    context: ContextKeeper | None = None  # keeps the requests inside the model's window
     usage: Usage = field(default_factory=Usage)
     spend: Spend = field(default_factory=Spend)  # cost and recovery waste, priced per call
     api_calls: int = 0

@@ -147,6 +147,7 @@ def _json_object(
         "error": error,
         "session_id": getattr(agent, "session_id", None),
         "events": dict(counts),
+        "context": dict(getattr(agent, "context_usage", None) or {}),
         "cost_usd": None,
         "cache_hit_share": None,
         "waste": Waste().to_dict(0.0),

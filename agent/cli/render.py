@@ -12,7 +12,10 @@ from __future__ import annotations
 from agent.cli.safe_text import clean
 from agent.events import (
     AgentEvent,
+    Compacted,
     ConnectionReset,
+    ContextFill,
+    ContextTrimmed,
     Continuing,
     FallbackActivated,
     FallbackExhausted,
@@ -94,10 +97,29 @@ def status_line(event: AgentEvent) -> str | None:
         case StallGuidance(tool=tool, target=target):
             label = _tool_label(tool, target)
             return f"✂ {label} kept getting cut off; asking the model to send it in smaller pieces"
+        case ContextTrimmed(results=results, tokens_before=before, tokens_after=after):
+            plural = "" if results == 1 else "s"
+            return f"≋ context: {results:,} old tool output{plural} replaced by stubs ({before:,} → {after:,} tokens)"
+        case Compacted(messages=messages, tokens_before=before, tokens_after=after, summary_tokens=summary):
+            return (
+                f"≋ context: {messages:,} earlier messages replaced by a {summary:,}-token summary "
+                f"({before:,} → {after:,} tokens)"
+            )
         case Notice(message=message, level=level):
             prefix = "" if level == "info" else f"{level}: "
             return f"• {prefix}{one_line(message)}"
     return None
+
+
+FILL_SHOWN_FROM = 0.5  # the chat shows the window's fill from half full, at each tenth
+
+
+def fill_line(event: ContextFill, last_shown: float) -> str | None:
+    """The chat's "context N% full" line, when the fill passed half and reached a new
+    tenth since ``last_shown`` (the fraction last shown, 0.0 for none)."""
+    if event.fraction < FILL_SHOWN_FROM or int(event.fraction * 10) <= int(last_shown * 10):
+        return None
+    return f"◔ context {event.fraction:.0%} full ({event.tokens:,} of {event.window:,} tokens)"
 
 
 def _busy_word(reason: str) -> str:

@@ -241,6 +241,28 @@ def _usage(ctx: SlashContext, arg: str) -> None:
     if last is not None and getattr(last, "usage", None):
         cost = getattr(last, "cost_usd", None)
         ctx.say(f"last turn: {_tokens(last.usage)} in {last.api_calls:,} model calls, cost {format_usd(cost)}", "dim")
+    context = getattr(ctx.agent, "context_usage", None)
+    if context and context.get("window"):
+        ctx.say(_context_line(context), "")
+
+
+def _context_line(context: dict[str, Any]) -> str:
+    """"context: 9,300 of 16,000 tokens (58%)", and what was done to keep it there."""
+    line = f"context: {int(context['tokens']):,} of {int(context['window']):,} tokens ({float(context['fill']):.0%})"
+    done = []
+    if context.get("compactions"):
+        done.append(f"{context['compactions']:,} compaction{'s' if context['compactions'] != 1 else ''}")
+    if context.get("trimmed_results"):
+        done.append(f"{context['trimmed_results']:,} tool outputs stubbed")
+    return line + (f"; so far {', '.join(done)}" if done else "")
+
+
+def _compact(ctx: SlashContext, arg: str) -> None:
+    compact = getattr(ctx.agent, "compact", None)
+    if not callable(compact):
+        ctx.say("this chat cannot compact the conversation", "yellow")
+        return
+    ctx.run_turn(lambda: compact(arg or None))
 
 
 def _tokens(usage: dict[str, Any]) -> str:
@@ -355,6 +377,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("tools", "", "the tools the model can use", _tools),
     Command("sessions", "", "saved sessions", _sessions),
     Command("resume", "ID", "continue a saved session", _resume),
-    Command("usage", "", "tokens, cost and model calls so far", _usage),
+    Command("usage", "", "tokens, cost and model calls so far, and how full the context window is", _usage),
+    Command("compact", "[focus]", "summarise the older conversation now (the summary stresses the focus)", _compact),
     Command("quit", "", "leave (also Ctrl+D)", _quit, ("exit", "q")),
 )

@@ -60,7 +60,7 @@ class ModelRequest:
 @dataclass(frozen=True, slots=True)
 class ErrorFacts:
     """What a provider tells the retry policy about a failure: its kind, message, HTTP status,
-    retry-after, error type, and whether visible output had been delivered."""
+    retry-after, error type and code, and whether visible output had been delivered."""
 
     kind: ErrorKind
     message: str
@@ -72,6 +72,7 @@ class ErrorFacts:
     # read from Anthropic's "input length and `max_tokens` exceed context limit" error.
     fitting_max_tokens: int | None = None
     url: str | None = None  # the URL that was requested, for errors that say it is wrong
+    error_code: str | None = None  # a wire's own error code (OpenAI ``context_length_exceeded``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from agent.providers.base import (
 )
 from agent.providers.caching import mark_chat
 from agent.providers.common import LeasedStream, ProviderBase
-from agent.providers.error_text import body_error, read_error, retry_advice
+from agent.providers.error_text import body_error, read_error, retry_advice, upstream_error
 from agent.providers.server_errors import fitting_output, one_line_server_error
 from agent.providers.server_info import window_in_error
 from agent.providers.sse import iter_sse, json_object
@@ -133,17 +133,35 @@ class ChatCompletionsProvider(ProviderBase):
             advice = retry_advice(exc.response.headers, text)
             url = str(exc.response.request.url)
             fits = fitting_output(text)  # vLLM names the room left for max_tokens
-            got = exc.status_code
-            return ErrorFacts("http_status", text, got, advice, error_type, url=url, fitting_max_tokens=fits)
+            wire_code = _code(body_error(upstream_error(exc.body))[2])
+            return ErrorFacts(
+                "http_status",
+                text,
+                exc.status_code,
+                advice,
+                error_type,
+                url=url,
+                error_code=wire_code,
+                fitting_max_tokens=fits,
+            )
         if isinstance(exc, StreamErrorEvent):  # an error chunk inside a 200 stream
             status = exc.code if isinstance(exc.code, int) else _int_or_none(exc.code)
             error_type, text = read_error({"error": {"type": exc.error_type, "message": exc.message}}, exc.message)
-            return ErrorFacts("sse_error", text, status, retry_advice(None, text), error_type)
+            return ErrorFacts(
+                "sse_error", text, status, retry_advice(None, text), error_type, error_code=_code(exc.code)
+            )
         if isinstance(exc, openai.APIError):
             _, _, code = body_error(exc.body)
             error_type, text = read_error(exc.body, exc.message)
-            return ErrorFacts("sse_error", text, _int_or_none(code), retry_advice(None, text), error_type)
+            return ErrorFacts(
+                "sse_error", text, _int_or_none(code), retry_advice(None, text), error_type, error_code=_code(code)
+            )
         return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
+
+
+def _code(value: object) -> str | None:
+    """A textual error code (``context_length_exceeded``); numeric codes are statuses."""
+    return value if isinstance(value, str) and not value.isdigit() else None
 
 
 def _int_or_none(value: object) -> int | None:

@@ -177,7 +177,9 @@ class ProviderBase:
 
     def cut_means_full_context(self, request: ModelRequest, sent: int | None) -> bool:
         """A length cut of ``request`` (sent with max_tokens ``sent``) came from a full context."""
-        return self.profile.cut_means_full_context(self.model_info, request.max_tokens, sent)
+        estimated = estimate_request_tokens(request)
+        window = self._read_server_limits()
+        return self.profile.cut_means_full_context(self.model_info, request.max_tokens, sent, estimated, window)
 
     def common_error_facts(self, exc: BaseException) -> ErrorFacts | None:
         """Facts for errors that are the same on every wire."""

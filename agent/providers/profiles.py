@@ -132,13 +132,20 @@ class ProviderProfile:
         room = model.context_window - estimated_input - _CONTEXT_MARGIN
         return max(_MIN_OUTPUT, min(model.max_output_tokens, room))
 
-    def cut_means_full_context(self, model: ModelInfo, explicit: int | None, sent: int | None) -> bool:
+    def cut_means_full_context(
+        self, model: ModelInfo, explicit: int | None, sent: int | None, estimated_input: int, window: int | None
+    ) -> bool:
         """Whether a reply cut by its length limit on this endpoint was cut by a full
-        context (so continuing it cannot help): a local server that got no limit or the
-        room left in its context, not a limit of the user or of a known model."""
-        if explicit is not None or not self.reads_server_limits:
+        context (so continuing it cannot help): a local server that got no limit, or a
+        limit that took what was left of the context it reports, or the room stayline
+        computed itself below a known model's own limit. A user's small limit is not."""
+        if not self.reads_server_limits:
             return False
-        return sent is None or not model.known or sent < model.max_output_tokens
+        if sent is None:
+            return True
+        if window is not None and estimated_input + sent >= window - max(2 * _CONTEXT_MARGIN, window // 4):
+            return True
+        return explicit is None and (not model.known or sent < model.max_output_tokens)
 
     def request_headers(self, model: ModelInfo) -> dict[str, str]:
         headers = dict(self.extra_headers)

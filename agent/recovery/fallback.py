@@ -55,6 +55,9 @@ class ProviderChain:
         self._active = 0
         self._answers: list[str] = []
         self._policy_fallbacks = 0
+        # After a fallback for a context-length error the conversation no longer fits the
+        # earlier entries: this one stays in use for the rest of the session.
+        self._sticky: int | None = None
 
     @property
     def current(self) -> Provider:
@@ -76,9 +79,13 @@ class ProviderChain:
         return self._active < len(self._entries) - 1
 
     def start_turn(self) -> list[AgentEvent]:
-        """Each turn starts on the primary again once its cooldown has passed."""
+        """Each turn starts on the primary again once its cooldown has passed (not after a
+        fallback to a larger context window: the conversation would not fit the primary)."""
         self._answers = []
         self._policy_fallbacks = 0
+        if self._sticky is not None:
+            self._active = self._sticky
+            return self.take_notices()
         events: list[AgentEvent] = []
         primary = self._entries[0]
         if self._active != 0 and primary.failed_at is not None and self._clock() - primary.failed_at >= self._cooldown:
@@ -121,10 +128,13 @@ class ProviderChain:
                 yield Notice(f"{provider_label(failed_provider)} refused the credentials: check its key", "warning")
             self._active = index
             entry.health = ProviderHealth()
+            if failure == "context_length":
+                self._sticky = index
+                yield Notice(f"{provider_label(provider)} has the larger context window: it stays in use from now on")
             yield FallbackActivated(provider_label(failed_provider), provider_label(provider), reason)
             return "switched"
         yield FallbackExhausted(tuple(self._answers))
-        self._active = 0  # the next turn starts from the top of the chain again
+        self._active = self._sticky or 0  # the next turn starts from the top of the chain again
         return "exhausted"
 
     def _allowed(self, failure: FailureClass) -> bool:

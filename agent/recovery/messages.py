@@ -99,7 +99,8 @@ def _what_and_todo(
         return what, "Check --base-url: an OpenAI-compatible server's usually ends in /v1, an Anthropic one's does not."
     if failure == "context_length":
         return f"the conversation is too long for {where} ({said}).", (
-            "Start a new conversation with /new, or switch to a model with a larger context window with /model."
+            "Nothing was lost: the whole conversation is kept in the session. Start a new conversation "
+            "with /new, or switch to a model with a larger context window with /model."
         )
     if failure == "content_policy":
         return (

@@ -39,14 +39,26 @@ CONNECTION_PHRASES = (
 )
 _BACKOFF_STATUSES = frozenset({408, 409, 429})
 _BACKOFF_ERROR_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
+# Context-length errors, by source (PROTOCOL-NOTES.md): Anthropic 400 "prompt is too long:
+# N tokens > M maximum" and "input length and `max_tokens` exceed context limit"; OpenAI
+# code context_length_exceeded; OpenRouter and vLLM "maximum context length is N tokens";
+# llama.cpp "request (N tokens) exceeds the available context size" (type
+# exceed_context_size_error); llama-cpp-python "Requested tokens (N) exceed context window".
+# llama.cpp's streamed answer to an over-long prompt, [DONE] and nothing else, is an
+# incomplete stream (retried): the same empty stream also happens for passing reasons.
 _CONTEXT_PHRASES = (
+    "prompt is too long",
+    "exceed context limit",
+    "maximum context length",
+    "exceeds the available context size",
+    "exceed context window",
     "context length",
     "context limit",  # Anthropic: "input length and `max_tokens` exceed context limit"
     "context window",
     "too many tokens",
-    "prompt is too long",
     "maximum context",
 )
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
 _POLICY_PHRASES = ("content policy", "content_policy", "safety system", "flagged")
 # A validator's refusal of the request body, whatever the status: llama-cpp-python
 # sends FastAPI's "7 validation errors:" dump as a 500 (pydantic itself says "N
@@ -62,6 +74,7 @@ _STREAMING_REFUSED_PHRASES = (
     "does not support streaming",
     "streaming not supported",
 )
+_AUTH_TYPES = frozenset({"authentication_error", "permission_error"})
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
 STALE_BREAKER = 3
@@ -110,32 +123,55 @@ def is_connection_message(message: str) -> bool:
     return any(phrase in lowered for phrase in CONNECTION_PHRASES)
 
 
+def _said(facts: ErrorFacts, phrases: tuple[str, ...]) -> bool:
+    lowered = facts.message.lower()
+    return any(phrase in lowered for phrase in phrases)
+
+
+def _too_long(facts: ErrorFacts) -> bool:
+    codes = {facts.error_type, facts.error_code}
+    return bool(codes & _CONTEXT_CODES) or facts.status == 413 or _said(facts, _CONTEXT_PHRASES)
+
+
+def _not_found(facts: ErrorFacts) -> bool:
+    return facts.status == 404 or facts.error_type == "not_found_error"
+
+
+# The one classification table, first match wins: (failure, test, why).
+_CLASSES: tuple[tuple[FailureClass, Callable[[ErrorFacts], bool], str], ...] = (
+    (
+        "transient",
+        lambda f: f.kind in ("transport", "timeout", "stale", "incomplete_stream", "malformed_stream"),
+        "the connection broke",
+    ),
+    (
+        "transient",
+        lambda f: f.error_type in (None, "api_error") and _said(f, CONNECTION_PHRASES),
+        "an error event or a gateway's words for a dropped connection",
+    ),
+    ("context_length", _too_long, "the request is longer than the model's context window"),
+    ("content_policy", lambda f: _said(f, _POLICY_PHRASES), "refused under a content policy"),
+    (
+        "bad_request",
+        lambda f: _REQUEST_REFUSED.search(f.message) is not None,
+        "a validator refused the body (llama-cpp-python sends its dump as a 500): the same body fails again",
+    ),
+    ("bad_request", lambda f: _said(f, _STREAMING_REFUSED_PHRASES), "the server cannot stream this request"),
+    ("auth", lambda f: f.status in (401, 403) or f.error_type in _AUTH_TYPES, "the credentials were refused"),
+    ("model_not_found", lambda f: _not_found(f) and _about_a_model(f), "no such model"),
+    ("wrong_url", _not_found, "nothing at that URL"),
+    ("bad_request", lambda f: f.error_type == "invalid_request_error", "the upstream's own word, whatever the status"),
+    ("overloaded", lambda f: f.status in _BACKOFF_STATUSES or (f.status or 0) >= 500, "overload or rate limit"),
+    ("overloaded", lambda f: f.error_type in _BACKOFF_ERROR_TYPES, "an overload error in the stream"),
+    ("bad_request", lambda f: f.status is not None and 400 <= f.status < 500, "the request was refused"),
+)
+
+
 def classify(facts: ErrorFacts) -> FailureClass:
     """What kind of failure this is, independent of the attempt count."""
-    if facts.kind in ("transport", "timeout", "stale", "incomplete_stream", "malformed_stream"):
-        return "transient"
-    message = facts.message.lower()
-    if facts.error_type in (None, "api_error") and is_connection_message(message):
-        return "transient"
-    if any(p in message for p in _CONTEXT_PHRASES) or facts.status == 413:
-        return "context_length"
-    if any(p in message for p in _POLICY_PHRASES):
-        return "content_policy"
-    if _REQUEST_REFUSED.search(message) or any(p in message for p in _STREAMING_REFUSED_PHRASES):
-        return "bad_request"
-    status = facts.status
-    if status in (401, 403) or facts.error_type in ("authentication_error", "permission_error"):
-        return "auth"
-    if status == 404 or facts.error_type == "not_found_error":
-        return "model_not_found" if _about_a_model(facts) else "wrong_url"
-    if facts.error_type == "invalid_request_error":  # the upstream's own word, whatever a gateway's status
-        return "bad_request"
-    if status in _BACKOFF_STATUSES or (status is not None and status >= 500):
-        return "overloaded"
-    if facts.error_type in _BACKOFF_ERROR_TYPES:
-        return "overloaded"
-    if status is not None and 400 <= status < 500:
-        return "bad_request"
+    for failure, test, _why in _CLASSES:
+        if test(facts):
+            return failure
     return "other"
 
 

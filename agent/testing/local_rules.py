@@ -1,14 +1,14 @@
 """The checks behind the local servers' rules (``rules.py``), worded like the servers.
 
-Body-only checks take the request body; context checks also take the server's
-``ServerSettings``. Each returns None when the request passes, else the ``Refusal``.
+Body-only checks take the request body; context checks also take the context size the
+server runs with. Each returns None when the request passes, else the ``Refusal``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from agent.testing.local_servers import ServerSettings, prompt_tokens
+from agent.testing.local_servers import prompt_tokens
 from agent.testing.refusal import Refusal
 
 # The members of llama-cpp-python's message union, in its order, with what each needs.
@@ -61,33 +61,33 @@ def missing_content(body: dict[str, Any]) -> Refusal | None:
     return None
 
 
-def llamacpp_python_context(body: dict[str, Any], server: ServerSettings) -> Refusal | None:
+def llamacpp_python_context(body: dict[str, Any], window: int) -> Refusal | None:
     tokens = prompt_tokens(body)
-    if tokens < server.context_size:
+    if tokens < window:
         return None
     completion = body.get("max_tokens")
     message = (
-        f"This model's maximum context length is {server.context_size} tokens. However, you requested "
+        f"This model's maximum context length is {window} tokens. However, you requested "
         f"{tokens + (completion or 0)} tokens ({tokens} in the messages, {completion} in the completion). "
         "Please reduce the length of the messages or completion."
     )
     return Refusal(message, code="context_length_exceeded", param="messages", streamed_empty=True)
 
 
-def llama_server_context(body: dict[str, Any], server: ServerSettings) -> Refusal | None:
+def llama_server_context(body: dict[str, Any], window: int) -> Refusal | None:
     tokens = prompt_tokens(body)
-    if tokens < server.context_size:
+    if tokens < window:
         return None
     message = (
-        f"request ({tokens} tokens) exceeds the available context size ({server.context_size} tokens), "
+        f"request ({tokens} tokens) exceeds the available context size ({window} tokens), "
         "try increasing it"
     )
-    extra = {"n_prompt_tokens": tokens, "n_ctx": server.context_size}
+    extra = {"n_prompt_tokens": tokens, "n_ctx": window}
     return Refusal(message, error_type="exceed_context_size_error", extra=extra)
 
 
-def vllm_context(body: dict[str, Any], server: ServerSettings) -> Refusal | None:
-    tokens, window = prompt_tokens(body), server.context_size
+def vllm_context(body: dict[str, Any], window: int) -> Refusal | None:
+    tokens = prompt_tokens(body)
     asked = body.get("max_completion_tokens") or body.get("max_tokens")
     if tokens >= window:
         message = (

@@ -160,6 +160,16 @@ def chat_blocks(body: dict[str, Any]) -> list[Block]:
     return blocks
 
 
+def prompt_size(wire: str, flavour: str, body: dict[str, Any]) -> int:
+    """The whole prompt's tokens, as ``PromptCache.usage`` counts and reports them."""
+    if wire == "anthropic":
+        return sum(estimate_tokens(b.text) for b in anthropic_blocks(body))
+    blocks = chat_blocks(body)
+    if flavour == "openrouter" and "claude" in str(body.get("model") or "").lower():
+        return sum(estimate_tokens(b.text) for b in blocks)
+    return estimate_tokens("".join(b.text for b in blocks))
+
+
 def request_blocks(request: RecordedRequest) -> list[Block]:
     """A recorded request's blocks, for its wire."""
     return anthropic_blocks(request.body) if request.wire == "anthropic" else chat_blocks(request.body)

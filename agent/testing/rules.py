@@ -19,14 +19,14 @@ from typing import Any
 
 from agent.testing import local_rules as local
 from agent.testing import validation as v
-from agent.testing.local_servers import ServerSettings
 from agent.testing.refusal import Refusal
 from agent.testing.script import Flavour
 
 __all__ = ["RULES", "Refusal", "Rule", "check_request", "refuses_prefill"]
 
 
-Check = Callable[..., "Refusal | str | None"]
+Check = Callable[[dict[str, Any]], "Refusal | str | None"]
+SizeCheck = Callable[[dict[str, Any], int], "Refusal | str | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +37,10 @@ class Rule:
     name: str
     flavours: frozenset[Flavour]
     mirrors: str  # the documented behaviour, and where it is documented
-    check: Check
-    with_server: bool = False
+    check: Check | None = None
+    # A rule about the request's size: it gets the context window the test gave the
+    # request's model (``ProviderSimulator(context_windows=...)``); skipped without one.
+    sized: SizeCheck | None = None
 
 
 # -- model facts (from Anthropic's docs, independent of agent/models.py) ------------------
@@ -81,6 +83,9 @@ def _openrouter_no_prefill(body: dict[str, Any]) -> Refusal | None:
     return None
 
 
+def _openai_context_window(body: dict[str, Any], window: int) -> Refusal | None:
+    message = v.openai_context_window(body, window)
+    return Refusal(message, code="context_length_exceeded", param="messages") if message else None
 def _openrouter_cache_control_limit(body: dict[str, Any]) -> Refusal | None:
     if "claude" not in str(body.get("model") or "").lower():  # only Anthropic counts markers
         return None
@@ -176,6 +181,27 @@ RULES: tuple[Rule, ...] = (
         _openai_tool_call_id_length,
     ),
     Rule(
+        "anthropic_context_window",
+        _ANTHROPIC,
+        "400 invalid_request_error 'prompt is too long: N tokens > M maximum', and 'input length and "
+        "`max_tokens` exceed context limit: X + Y > Z' (Anthropic API errors)",
+        sized=v.anthropic_context_window,
+    ),
+    Rule(
+        "openai_context_window",
+        _OPENAI,
+        "400 code context_length_exceeded, \"This model's maximum context length is N tokens. However, ...\" "
+        "(OpenAI chat completions)",
+        sized=_openai_context_window,
+    ),
+    Rule(
+        "openrouter_context_window",
+        _OPENROUTER,
+        "400 \"This endpoint's maximum context length is N tokens. However, you requested about M tokens\" "
+        "(OpenRouter)",
+        sized=v.openrouter_context_window,
+    ),
+    Rule(
         "openrouter_claude_prefill",
         _OPENROUTER,
         "Claude 4.6+ through OpenRouter: the upstream prefill refusal, wrapped as 'Provider returned error'",
@@ -210,35 +236,37 @@ RULES: tuple[Rule, ...] = (
         f"{_LLAMACPP_PY_SRC}: a prompt of n_ctx tokens or more raises 'Requested tokens (P) exceed context window "
         "of N', answered as a 400 context_length_exceeded unstreamed; streamed, it is raised after the 200 started "
         "and the client gets nothing (max_tokens over the room left is cut down silently)",
-        local.llamacpp_python_context,
-        with_server=True,
+        sized=local.llamacpp_python_context,
     ),
     Rule(
         "llama_server_context",
         _LLAMA_SERVER,
         "ggml-org/llama.cpp tools/server: a task of n_ctx tokens or more is a 400 exceed_context_size_error with "
         "n_prompt_tokens and n_ctx; streamed too (the first result's error is sent as the HTTP response)",
-        local.llama_server_context,
-        with_server=True,
+        sized=local.llama_server_context,
     ),
     Rule(
         "vllm_context",
         _VLLM,
         "vllm-project/vllm entrypoints/openai: a prompt over max_model_len, or prompt + max_tokens over it, is a 400 "
         "BadRequestError, streamed or not (validated before the stream starts)",
-        local.vllm_context,
-        with_server=True,
+        sized=local.vllm_context,
     ),
 )
 
 
-def check_request(flavour: Flavour, body: dict[str, Any], server: ServerSettings | None = None) -> Refusal | None:
-    """The first refusal the real API would give this body, or None. ``server``: how a
-    local server was started (for the rules that depend on it)."""
+def check_request(flavour: Flavour, body: dict[str, Any], window: int | None = None) -> Refusal | None:
+    """The first refusal the real API would give this body, or None; ``window`` is the
+    context window of the body's model (None: no size limit is simulated)."""
     for rule in RULES:
-        if flavour not in rule.flavours or (rule.with_server and server is None):
+        if flavour not in rule.flavours:
             continue
-        found = rule.check(body, server) if rule.with_server else rule.check(body)
+        if rule.sized is not None:
+            found = rule.sized(body, window) if window is not None else None
+        elif rule.check is not None:
+            found = rule.check(body)
+        else:
+            continue
         if found is not None:
             return found if isinstance(found, Refusal) else Refusal(found)
     return None

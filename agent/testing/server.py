@@ -144,8 +144,10 @@ class SimHandler(BaseHTTPRequestHandler):
         else:
             refusal = None if isinstance(body, dict) else Refusal("The request body must be a JSON object")
         if refusal is None:
-            server = self.hooks.server_settings(flavour) if local.is_local(flavour) else None
-            refusal = check_request(flavour, body, server)
+            window = self.hooks.context_window(body.get("model"))
+            if window is None and local.is_local(flavour):  # a local server's own context size
+                window = self.hooks.server_settings(flavour).context_size
+            refusal = check_request(flavour, body, window)
         request = self.hooks.record(
             self.conn,
             wire,

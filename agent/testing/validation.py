@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.testing.prompt_cache import prompt_size
+from agent.testing.script import RecordedRequest
+
 _TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
@@ -272,4 +275,61 @@ def _unanswered(pending: list[str]) -> str:
     return (
         "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
         "'tool_call_id'. The following tool_call_ids did not have response messages: " + ", ".join(pending)
+    )
+
+
+# -- the context window (any wire) ---------------------------------------------------------
+
+
+def prompt_tokens(request: RecordedRequest) -> int:
+    """The simulator's token count of a request's prompt (four characters of its canonical
+    JSON a token, deterministic): what its window rules count, and what it reports as
+    usage when a reply does not give its own."""
+    return prompt_size(request.wire, request.flavour, request.body)
+
+
+def _output_tokens(body: dict[str, Any]) -> int:
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0
+
+
+def anthropic_context_window(body: dict[str, Any], window: int) -> str | None:
+    prompt, output = prompt_size("anthropic", "anthropic", body), _output_tokens(body)
+    if prompt > window:
+        return f"prompt is too long: {prompt} tokens > {window} maximum"
+    if prompt + output > window:
+        return (
+            f"input length and `max_tokens` exceed context limit: {prompt} + {output} > {window}, "
+            "decrease input length or `max_tokens` and try again"
+        )
+    return None
+
+
+def openai_context_window(body: dict[str, Any], window: int) -> str | None:
+    prompt, output = prompt_size("openai", "openai", body), _output_tokens(body)
+    if prompt + output <= window:
+        return None
+    if not output:
+        return (
+            f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+            f"{prompt} tokens. Please reduce the length of the messages."
+        )
+    return (
+        f"This model's maximum context length is {window} tokens. However, you requested {prompt + output} "
+        f"tokens ({prompt} in the messages, {output} in the completion). Please reduce the length of the "
+        "messages or completion."
+    )
+
+
+def openrouter_context_window(body: dict[str, Any], window: int) -> str | None:
+    prompt, output = prompt_size("openai", "openrouter", body), _output_tokens(body)
+    if prompt + output <= window:
+        return None
+    return (
+        f"This endpoint's maximum context length is {window} tokens. However, you requested about "
+        f"{prompt + output} tokens ({prompt} of text input, {output} in the output). Please reduce the length "
+        'of either one, or use the "middle-out" transform to compress your prompt automatically.'
     )

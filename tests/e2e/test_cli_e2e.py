@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 60.0
 JSON_KEYS = {
     "status", "final_text", "api_calls", "usage", "error", "session_id", "events",
-    "cost_usd", "cache_hit_share", "waste", "truncated",
+    "cost_usd", "cache_hit_share", "waste", "context", "truncated",
 }  # fmt: skip
 _ENV_DROPPED = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY")
 
@@ -296,3 +296,43 @@ def test_sigint_stops_a_running_command(sim: ProviderSimulator, wire_setup: list
     assert out == ""
     assert len(sim.requests) == 1  # no new model call after the interrupt
     assert wait_for(lambda: is_gone(int(pid_file.read_text())))
+
+
+def test_a_long_task_on_a_small_window_reports_its_context(
+    sim: ProviderSimulator, wire_setup: list[str], tmp_path: Path
+) -> None:
+    from agent.context.compaction import SUMMARY_REQUEST_MARK
+    from agent.testing import LongTaskModel, part_answer, part_path
+
+    model_id = wire_setup[wire_setup.index("--model") + 1]
+    sim.set_context_window(model_id, 8_000)
+    sim.behaviour(LongTaskModel(SUMMARY_REQUEST_MARK))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[models."{model_id}"]\ncontext_window = 8000\n\n[compaction]\nthreshold = 0.7\nkeep_tool_rounds = 3\n'
+    )
+    work = tmp_path / "work"
+    keys = {}
+    for n in range(1, 31):
+        path = work / part_path("data", n)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys[n] = f"KEY-{n:03d}-abcdef{n:06d}"
+        path.write_text(keys[n] + "\n" + "filler line of the part, long enough to matter\n" * 40)
+    trace = tmp_path / "trace.jsonl"
+    proc = run_cli(
+        tmp_path, *wire_setup, "--workdir", str(work), "--json", "--max-iterations", "80",
+        "--trace-stream", str(trace), "-q", "Process parts 1 to 30.",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    context = result["context"]
+    assert context["window"] == 8_000 and 0 < context["peak_fill"] <= 0.7
+    assert context["compactions"] >= 1 and context["trimmed_results"] >= 1 and context["summary_tokens_spent"] > 0
+    assert result["events"]["compacted"] == context["compactions"] and result["events"]["context_fill"] > 30
+    assert "≋ context: " in proc.stderr and "earlier messages replaced by a" in proc.stderr
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert any(line["kind"] == "compacted" for line in lines)
+    assert any(line["kind"] == "context_trimmed" for line in lines)
+    assert all(r.rejected is None for r in sim.requests)
+    assert all((work / part_path("out", n)).read_text() == part_answer(key) for n, key in keys.items())

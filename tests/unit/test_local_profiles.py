@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.messages import Message, ToolCallPart, ToolResultPart, user_message
-from agent.models import ModelCatalog
+from agent.models import ModelCatalog, ModelInfo
 from agent.providers.chat_completions import to_wire_messages
 from agent.providers.profiles import PROFILES, resolve_profile
 from agent.providers.server_info import server_root
@@ -47,12 +47,16 @@ def test_a_local_server_gets_what_is_left_of_the_context_it_reports() -> None:
 
 
 def test_which_length_cuts_are_a_full_context() -> None:
-    assert LOCAL.cut_means_full_context(UNKNOWN, None, None)  # no limit sent: only the context stops it
-    assert LOCAL.cut_means_full_context(UNKNOWN, None, 792)  # the room left was the limit
-    assert LOCAL.cut_means_full_context(KNOWN, None, 1_000)  # below the model's own limit: the room was
-    assert not LOCAL.cut_means_full_context(KNOWN, None, KNOWN.max_output_tokens)  # its output limit: continue
-    assert not LOCAL.cut_means_full_context(UNKNOWN, 500, 500)  # the user's limit: continue
-    assert not REMOTE.cut_means_full_context(UNKNOWN, None, None)
+    def full(model: ModelInfo, explicit: int | None, sent: int | None, window: int | None = None) -> bool:
+        return LOCAL.cut_means_full_context(model, explicit, sent, 1_000, window)
+
+    assert full(UNKNOWN, None, None)  # no limit sent: only the context stops it
+    assert full(UNKNOWN, None, 792)  # the room left was the limit
+    assert full(KNOWN, None, 1_000)  # below the model's own limit: the room was
+    assert not full(KNOWN, None, KNOWN.max_output_tokens)  # its output limit: continue
+    assert not full(UNKNOWN, 500, 500, 8_192)  # a user's small limit: continue
+    assert full(UNKNOWN, 6_900, 6_900, 8_192)  # a limit that took the rest of the context (the context keeper's)
+    assert not REMOTE.cut_means_full_context(UNKNOWN, None, None, 1_000, None)
 
 
 def test_tool_choice_can_be_turned_off_per_provider() -> None:

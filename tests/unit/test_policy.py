@@ -163,6 +163,40 @@ def test_classification(facts: ErrorFacts, expected: str) -> None:
     assert classify(facts) == expected
 
 
+@pytest.mark.parametrize(
+    "facts",
+    [
+        ErrorFacts("http_status", "prompt is too long: 208499 tokens > 200000 maximum", 400, None, "invalid_request"),
+        ErrorFacts(
+            "http_status",
+            "input length and `max_tokens` exceed context limit: 195000 + 8192 > 200000, decrease input length",
+            400,
+            None,
+            "invalid_request_error",
+        ),
+        ErrorFacts("http_status", "Please reduce the length.", 400, error_code="context_length_exceeded"),
+        ErrorFacts("http_status", "This endpoint's maximum context length is 200000 tokens. However, ...", 400),
+        ErrorFacts("sse_error", "This model's maximum context length is 4096 tokens", 400),  # vLLM in a stream
+        ErrorFacts(
+            "http_status",
+            "request (4476 tokens) exceeds the available context size (4096 tokens)",
+            400,
+            None,
+            "exceed_context_size_error",
+        ),
+        ErrorFacts("http_status", "Requested tokens (5000) exceed context window of 4096", 400),
+        ErrorFacts("http_status", "Request Entity Too Large", 413),
+    ],
+)
+def test_context_length_errors_of_every_source(facts: ErrorFacts) -> None:
+    assert classify(facts) == "context_length"
+    assert decide(facts, transient(1)).action == "fail"  # never retried as it is: the loop makes room first
+
+
+def test_an_ordinary_cut_stream_is_still_transient() -> None:
+    assert classify(ErrorFacts("incomplete_stream", "the stream ended without its terminal event")) == "transient"
+
+
 def test_multi_line_errors_are_described_on_one_line() -> None:
     facts = ErrorFacts("http_status", "7 validation errors:\n  content\n    Input should be a valid string", status=500)
     assert "\n" not in describe(facts) and "7 validation errors: content Input" in describe(facts)

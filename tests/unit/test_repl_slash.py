@@ -156,7 +156,9 @@ def test_bad_model_specs_say_what_to_type(arg: str) -> None:
 
 def test_completions() -> None:
     assert [c[0] for c in completions("/")] == [f"/{c.name}" for c in slash.COMMANDS]
-    assert completions("/us") == [("/usage", -3, "tokens, cost and model calls so far")]
+    assert completions("/us") == [
+        ("/usage", -3, "tokens, cost and model calls so far, and how full the context window is")
+    ]
     assert [c[0] for c in completions("/model op")] == ["openai:", "openrouter:"]
     assert completions("/model openai:gp") == []
     assert completions("hello") == [] and completions("//x") == []
@@ -262,6 +264,32 @@ def test_usage_says_unknown_cost_and_where_prices_go(harness: Harness) -> None:
     assert "cache: not reported by the provider" in harness.text
     assert "cost: unknown (no price or no usage for qwen3-coder" in harness.text
     assert '[models."ID"]' in harness.text and "recovery: nothing re-sent or thrown away" in harness.text
+
+
+def test_usage_shows_how_full_the_context_window_is(harness: Harness) -> None:
+    harness.agent.context_usage = {  # type: ignore[attr-defined]
+        "window": 16_000,
+        "tokens": 9_280,
+        "fill": 0.58,
+        "compactions": 2,
+        "trimmed_results": 31,
+    }
+    harness.run("/usage")
+    assert "context: 9,280 of 16,000 tokens (58%); so far 2 compactions, 31 tool outputs stubbed" in harness.text
+
+
+def test_compact_runs_as_a_turn_with_the_focus(harness: Harness) -> None:
+    asked: list[str | None] = []
+
+    def compact(focus: str | None) -> Iterator[AgentEvent]:
+        asked.append(focus)
+        yield TurnFinished("completed", "")
+
+    harness.agent.compact = compact  # type: ignore[attr-defined]
+    harness.run("/compact the parser and its tests")
+    harness.run("/compact")
+    assert asked == ["the parser and its tests", None] and len(harness.turns) == 2
+    assert [c[0] for c in completions("/comp")] == ["/compact"]
 
 
 def test_a_failing_command_does_not_escape(harness: Harness) -> None:

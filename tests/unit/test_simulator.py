@@ -617,7 +617,7 @@ def test_delay_headers_and_close(sim: ProviderSimulator) -> None:
 
 
 def test_pace_and_keepalives_timing(sim: ProviderSimulator, client: Client) -> None:
-    sim.script(Reply(Pace(0.05), Text("abcd", chunk=1)), Reply(KeepAlives(0.3, every=0.05), Text("x")))
+    sim.script(Reply(Pace(0.05), Text("abcd", chunk=1)), Reply(KeepAlives(1.0, every=0.05), Text("x")))
     start = time.monotonic()
     client.post(A_PATH, A_BODY, stream=True).read()
     assert time.monotonic() - start >= 0.05 * 6  # >= 6 paced events after Pace
