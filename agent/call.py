@@ -248,6 +248,8 @@ def _send(state: CallState, context: CallContext, call_number: int) -> Generator
     state.attempt += 1
     state.requests += 1
     provider = state.provider
+    # Decided again for every attempt: a gateway found by the last answer gets cloud limits now.
+    state.limits = context.settings.stall_limits(provider, state.base)
     limits = state.limits
     yield ModelCallStarted(call_number, state.attempt, provider.name, provider.model, limits.first_token, limits.gap)
     if context.observer is not None:
@@ -364,7 +366,8 @@ def _retry(
 ) -> Generator[AgentEvent, None, CallResult | None]:
     busy = decision.budget_left is not None  # retried against the time budget, not a count
     of = 0 if busy else context.settings.max_attempts
-    delay, left = round(decision.delay, 2), decision.budget_left
+    delay = round(decision.delay, 2)
+    left = None if decision.budget_left is None else round(decision.budget_left)
     yield Retrying(state.attempt + 1, of, decision.reason, delay, decision.failure, left)
     if not outcome.reset_done:
         caller = "mid_tool_call_retry" if outcome.snapshot.cut_call is not None else "retry"
@@ -391,6 +394,5 @@ def _wait_out(
             return True
         remaining -= 1.0
         if delay >= COUNTDOWN_FROM and remaining > 0:
-            left = None if budget_left is None else budget_left + remaining
-            yield RetryWaiting(round(remaining), attempt, None if left is None else round(left))
+            yield RetryWaiting(round(remaining), attempt, None if budget_left is None else round(budget_left))
     return False
