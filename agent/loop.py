@@ -16,7 +16,7 @@ chain is asked; its summary requests go through this same call path.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from agent.call import model_call
 from agent.context.keeper import CallFn, Recover
@@ -65,7 +65,31 @@ def _counted(state: TurnState, events: Iterator[AgentEvent]) -> Iterator[AgentEv
         yield event
 
 
+@dataclass(slots=True)
+class _Progress:
+    """What one turn carries from iteration to iteration."""
+
+    final_text: str = ""
+    max_tokens: int | None = None  # raised once when a tool call hit the output limit
+
+
 def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
+    yield from _begin(state, text)
+    specs = [ToolSpec(t.name, t.description, t.schema) for t in state.tools]
+    progress = _Progress(max_tokens=state.max_tokens)
+    for iteration in range(1, state.max_iterations + 1):
+        finished = yield from _iteration(state, specs, iteration, progress)
+        if finished is not None:
+            yield finished
+            return
+    cap = (
+        f"stopped after {state.max_iterations} model calls in one turn (the iteration cap); "
+        "the work so far is kept. Say 'continue' to go on, or raise --max-iterations."
+    )
+    yield TurnFinished("failed", progress.final_text, cap)
+
+
+def _begin(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
     chain = state.chain
     yield from chain.start_turn()
     state.append(user_message(text))
@@ -76,60 +100,69 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
         pending = ledger.pending_guidance()
         if pending:  # "continue" after a failed turn must not restart the doomed loop
             yield from _guide(state, pending, None)
-    specs = [ToolSpec(t.name, t.description, t.schema) for t in state.tools]
-    final_text = ""
-    max_tokens = state.max_tokens
-    iteration = 0
-    while iteration < state.max_iterations:
-        iteration += 1
-        request = yield from _fitted(state, _request(state, specs, max_tokens), iteration)
-        if isinstance(request, TurnFinished):
-            yield TurnFinished(request.status, final_text, request.error)
-            return
-        result = yield from _call_with_fallbacks(state, request, iteration, _recovery(state, request, iteration))
-        if result.status == "needs_guidance" and result.guidance:
-            yield from _guide(state, result.guidance, result)
-            continue
-        if result.status == "cut_tool_call" and ledger is not None and result.cut_call is not None:
-            verdict = ledger.record_cut(result.cut_call, "output_limit")
-            if verdict.action == "guide":
-                _count_dropped_reply(state, result, asked_again=False)
-                yield from _guide(state, verdict.text, result)
-                continue
-            if verdict.action == "retry":
-                _count_dropped_reply(state, result, asked_again=True)
-                max_tokens = _raised_output_limit(chain.current, request)
-                yield Notice(_limit_notice(result, max_tokens), "warning")
-                continue
-            result.error_message = verdict.text
-        if result.status != "ok":
-            yield _finish_unanswered(state, result)
-            return
-        if result.stop_reason in ("refusal", "content_filter"):
-            yield _finish_refused(state, result)
-            return
-        message = with_unique_call_ids(state.history, result.message)
-        state.append(message)
-        final_text = message.text
-        calls = message.tool_calls
-        state.truncated = result.truncated
-        if result.truncated:
-            yield Notice(_truncated_notice(result), "warning")
-        if not calls:
-            yield TurnFinished("completed", final_text)
-            return
-        outcome = yield from run_tools(state, calls)
-        if outcome == "interrupted":
-            yield TurnFinished("interrupted", final_text, "interrupted by the user while tools were running")
-            return
-        if outcome == "repeating":
-            yield TurnFinished("failed", final_text, repeat_stop(calls[-1].name, state.repeats.limit + 2))
-            return
-    cap = (
-        f"stopped after {state.max_iterations} model calls in one turn (the iteration cap); "
-        "the work so far is kept. Say 'continue' to go on, or raise --max-iterations."
-    )
-    yield TurnFinished("failed", final_text, cap)
+
+
+def _iteration(
+    state: TurnState, specs: list[ToolSpec], iteration: int, progress: _Progress
+) -> Generator[AgentEvent, None, TurnFinished | None]:
+    """One model call and what follows from it; a TurnFinished ends the turn."""
+    request = yield from _fitted(state, _request(state, specs, progress.max_tokens), iteration)
+    if isinstance(request, TurnFinished):
+        return TurnFinished(request.status, progress.final_text, request.error)
+    result = yield from _call_with_fallbacks(state, request, iteration, _recovery(state, request, iteration))
+    if (yield from _cut_calls_go_again(state, result, request, progress)):
+        return None
+    if result.status != "ok":
+        return _finish_unanswered(state, result)
+    if result.stop_reason in ("refusal", "content_filter"):
+        return _finish_refused(state, result)
+    return (yield from _take_reply(state, result, progress))
+
+
+def _cut_calls_go_again(
+    state: TurnState, result: CallResult, request: ModelRequest, progress: _Progress
+) -> Generator[AgentEvent, None, bool]:
+    """A tool call that keeps getting cut: guidance for the model, or one more try at the
+    model's real output limit. True: go round again."""
+    if result.status == "needs_guidance" and result.guidance:
+        yield from _guide(state, result.guidance, result)
+        return True
+    ledger = state.call_context.ledger
+    if result.status != "cut_tool_call" or ledger is None or result.cut_call is None:
+        return False
+    verdict = ledger.record_cut(result.cut_call, "output_limit")
+    if verdict.action == "guide":
+        _count_dropped_reply(state, result, asked_again=False)
+        yield from _guide(state, verdict.text, result)
+        return True
+    if verdict.action == "retry":
+        _count_dropped_reply(state, result, asked_again=True)
+        progress.max_tokens = _raised_output_limit(state.chain.current, request)
+        yield Notice(_limit_notice(result, progress.max_tokens), "warning")
+        return True
+    result.error_message = verdict.text
+    return False
+
+
+def _take_reply(
+    state: TurnState, result: CallResult, progress: _Progress
+) -> Generator[AgentEvent, None, TurnFinished | None]:
+    """Keep the reply; answer the turn, or run its tool calls and go on."""
+    message = with_unique_call_ids(state.history, result.message)
+    state.append(message)
+    progress.final_text = message.text
+    calls = message.tool_calls
+    state.truncated = result.truncated
+    if result.truncated:
+        yield Notice(_truncated_notice(result), "warning")
+    if not calls:
+        return TurnFinished("completed", progress.final_text)
+    outcome = yield from run_tools(state, calls)
+    if outcome == "interrupted":
+        return TurnFinished("interrupted", progress.final_text, "interrupted by the user while tools were running")
+    if outcome == "repeating":
+        return TurnFinished("failed", progress.final_text, repeat_stop(calls[-1].name, state.repeats.limit + 2))
+    return None
 
 
 def _guide(state: TurnState, guidance: str, result: CallResult | None) -> Generator[AgentEvent, None, None]:
