@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.assembly import build_chain, provider_from
+from agent.assembly import ProviderWrapper, build_chain, provider_from
 from agent.call import CallContext, CallSettings
 from agent.config import FallbackSpec, Settings, settings_from_env
 from agent.errors import AgentBusyError, ConfigError
@@ -46,7 +46,8 @@ class AIAgent:
     ``tools=None`` gives the built-in toolset; ``tools=[]`` gives none. ``session``
     persists the conversation: "new", "latest" or a session id (None: in memory only).
     ``approve(tool, action)`` decides on dangerous commands; without it they are refused
-    unless the settings say ``approval="yolo"``.
+    unless the settings say ``approval="yolo"``. ``wrap_provider(provider)`` is applied to
+    every provider of the chain, fallbacks included (the batch runner's rate limiter).
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class AIAgent:
         stream_observer: StreamObserver | None = None,
         session_home: str | Path | None = None,
         clock: Clock = time.monotonic,
+        wrap_provider: ProviderWrapper | None = None,
     ) -> None:
         instance = None if provider is None or isinstance(provider, str) else provider
         base = settings or Settings().with_values(**settings_from_env())
@@ -94,7 +96,8 @@ class AIAgent:
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
         self._clock = clock
-        self._chain = build_chain(self.settings, instance, clock)
+        self._wrap = wrap_provider
+        self._chain = build_chain(self.settings, instance, clock, wrap_provider)
         self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
         self._approve = approve
         self._observer = stream_observer
@@ -189,12 +192,12 @@ class AIAgent:
             settings = self.settings.with_values(model=model, base_url=base_url, api_key=api_key, api_mode=api_mode)
         new_primary = provider_from(settings)  # fails clearly before anything changes
         old = self._chain
-        self._chain = build_chain(settings, new_primary, self._clock)
+        self._chain = build_chain(settings, new_primary, self._clock, self._wrap)
         self.settings = settings
         old.close()
         if self._session is not None:
             self._session.store.set_model(self._session.session_id, new_primary.name, new_primary.model)
-        return new_primary
+        return self._chain.current
 
     def resume_session(self, which: str, home: str | Path | None = None) -> None:
         """Switch to a saved session ("latest" or an id): its history and stall ledger."""
