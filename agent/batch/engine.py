@@ -32,6 +32,10 @@ class Engine(Protocol):
         """True once ``stop`` or ``kill`` was called."""
         ...
 
+    def prepare(self) -> None:
+        """Optionally start up ahead of ``run`` (the local engine's fork server)."""
+        ...
+
     def run(self, tasks: Sequence[Task], job: BatchJob, started: TaskStarted | None = None) -> Iterator[TaskOutcome]:
         """Run ``tasks``, yielding each outcome as it ends (in no particular order)."""
         ...

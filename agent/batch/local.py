@@ -70,6 +70,14 @@ class LocalEngine:
     def stopping(self) -> bool:
         return self._stop or self._kill
 
+    def prepare(self) -> None:
+        """Start the fork server now, so it imports the agent and the SDKs while the caller
+        does other work (optional: ``run`` starts it anyway)."""
+        if _context().get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     def stop(self) -> None:
         """Start nothing new and interrupt the running tasks (safe in a signal handler)."""
         self._stop = True

@@ -188,9 +188,12 @@ class RayEngine:
         """Cancel every running task at once (safe in a signal handler)."""
         self._kill = True
 
+    def prepare(self) -> None:
+        """Nothing to do ahead of ``run`` (joining the cluster happens there)."""
+
     def connect(self) -> ModuleType:
         """Join the cluster, or start the local instance, unless Ray is already initialised."""
-        if self.address is None:
+        if self.address is None or _is_loopback(self.address):
             for name, value in _LOCAL_ENV.items():
                 os.environ.setdefault(name, value)  # read by Ray when it is imported
         ray = import_ray()
@@ -265,6 +268,13 @@ class RayEngine:
                 "its result is lost. Rerun with --retry-failed to run it again."
             )
             return failure_outcome(task, causes.WORKER_LOST, error, started, started_at)
+
+
+def _is_loopback(address: str) -> bool:
+    """An address of an instance on this machine's loopback (a driver joining it must
+    use the loopback address too)."""
+    host = address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _now_iso() -> str:

@@ -96,7 +96,7 @@ def run_batch(
     plan = tasks if isinstance(tasks, BatchPlan) else plan_batch(tasks, out, retry_failed=retry_failed)
     job = BatchJob(
         settings=settings if settings is not None else Settings().with_values(**settings_from_env()),
-        workdirs=Path(workdirs) if workdirs is not None else default_workdirs(out),
+        workdirs=Path(workdirs).resolve() if workdirs is not None else default_workdirs(out),
         trajectories=trajectories is not None,
         max_in_flight=max_in_flight,
     )

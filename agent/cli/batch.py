@@ -100,6 +100,7 @@ def batch_command(argv: list[str], home: Path) -> int:
 
     try:
         engine = _engine(args)
+        engine.prepare()  # the workers' imports overlap with the checks below
         settings = _settings(args)
         plan = _plan(args)
     except ConfigError as exc:
