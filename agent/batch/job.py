@@ -83,6 +83,6 @@ def workdir_name(task_id: TaskId) -> str:
     form with a hash of the id, so two ids never share a directory."""
     text = str(task_id)
     clean = _UNSAFE.sub("_", text).lstrip(".")[:_NAME_CHARS]
-    if clean == text:
+    if clean == text and clean:
         return clean
     return f"{clean or 'task'}-{sha1(text.encode('utf-8')).hexdigest()[:10]}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from contextlib import suppress
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
@@ -38,7 +39,7 @@ class LimiterServer:
         while not self._closed.is_set():
             try:
                 conn = self._listener.accept()
-            except _GONE:
+            except (*_GONE, AuthenticationError):
                 if self._closed.is_set():
                     return
                 continue  # a client that failed authentication, or went away at once

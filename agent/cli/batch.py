@@ -100,9 +100,10 @@ def batch_command(argv: list[str], home: Path) -> int:
 
     try:
         engine = _engine(args)
-        engine.prepare()  # the workers' imports overlap with the checks below
         settings = _settings(args)
         plan = _plan(args)
+        engine.prepare()  # the workers' imports overlap with the provider check
+        _check_provider(settings)
     except ConfigError as exc:
         return _usage_error(str(exc))
     except KeyboardInterrupt:  # before any task started
@@ -123,17 +124,21 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    """The flags > environment > config file settings, with the provider pinned and
-    checked once here, so a missing key fails before any task runs."""
-    from agent.assembly import provider_from
+    """The flags > environment > config file settings, with the provider pinned (every
+    worker must pick the same one)."""
     from agent.cli.main import load_cli_settings
     from agent.config import default_provider
 
     settings = load_cli_settings(args, interactive=False)
     provider = settings.provider or ("custom" if settings.base_url else default_provider())
-    settings = settings.with_values(provider=provider)
+    return settings.with_values(provider=provider)
+
+
+def _check_provider(settings: Settings) -> None:
+    """Build the default provider once, so a missing key or model fails before any task runs."""
+    from agent.assembly import provider_from
+
     provider_from(settings).close()
-    return settings
 
 
 def _plan(args: argparse.Namespace) -> Any:
