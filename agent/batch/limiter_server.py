@@ -107,6 +107,8 @@ class LimiterClient:
 
     def _call(self, *request: Any) -> Any:
         with self._lock:
+            if self._conn.closed:  # a stream closed after its task ended: nothing left to do
+                raise OSError("the limiter connection is closed")
             self._conn.send(request)
             return self._conn.recv()
 
@@ -135,4 +137,5 @@ class LimiterClient:
 
     def close(self) -> None:
         """Close the connection (the server gives back whatever it still held)."""
-        self._conn.close()
+        with self._lock:
+            self._conn.close()

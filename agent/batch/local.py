@@ -31,7 +31,7 @@ from agent.batch.runner import failure_outcome
 from agent.batch.tasks import Task
 
 # Imported once in the fork server, so each worker starts with them loaded.
-PRELOAD = ["__main__", "agent.batch.child", "agent.agent", "openai", "anthropic"]
+PRELOAD = ["__main__", "agent.batch.child", "agent.agent", "openai", "anthropic", "agent.batch.warmup"]
 WAIT_SLICE = 1.0
 EXIT_WAIT = 5.0  # how long a worker that sent nothing gets to finish dying
 
@@ -65,6 +65,7 @@ class LocalEngine:
         self._stop = False
         self._kill = False
         self._wake: tuple[int, int] | None = None
+        self._exiting: list[Any] = []  # workers that reported and are on their way out
 
     @property
     def stopping(self) -> bool:
@@ -116,11 +117,17 @@ class LocalEngine:
                         with suppress(OSError):
                             entry.conn.send(INTERRUPT)
                 yield from self._collect(running)
+                self._exiting = [process for process in self._exiting if process.is_alive()]
         finally:
             for entry in running:  # killed, or the consumer stopped early
                 entry.process.kill()
                 entry.process.join(EXIT_WAIT)
                 entry.conn.close()
+            for process in self._exiting:
+                process.join(EXIT_WAIT)
+                if process.is_alive():
+                    process.kill()
+            self._exiting = []
             server.close()
             for fd in self._wake:
                 os.close(fd)
@@ -158,12 +165,11 @@ class LocalEngine:
             entry.conn.close()
             yield outcome
 
-    @staticmethod
-    def _outcome_of(entry: _Running) -> TaskOutcome:
+    def _outcome_of(self, entry: _Running) -> TaskOutcome:
         try:
             if entry.conn.poll(0):
                 outcome: TaskOutcome = entry.conn.recv()
-                entry.process.join(EXIT_WAIT)
+                self._exiting.append(entry.process)  # its slot is free; reaped later
                 return outcome
         except (EOFError, OSError):
             pass
