@@ -44,9 +44,10 @@ def plan_lines(plan: BatchPlan) -> list[str]:
 def result_line(result: TaskResult, counts: _Counts) -> str:
     """``[12/200] ✓ t-7 completed in 3.2 s, 4 model calls`` (and the error of a failure)."""
     record = result.record
+    calls = record.get("api_calls", 0)
     line = (
         f"[{counts.done}/{counts.total}] {_MARK.get(result.status, '?')} {one_line(str(result.id), 60)} "
-        f"{result.status} in {record.get('wall_time', 0):.1f} s, {record.get('api_calls', 0)} model calls"
+        f"{result.status} in {record.get('wall_time', 0):.1f} s, {calls} model call{'' if calls == 1 else 's'}"
     )
     if result.status != "completed":
         line += f" ({record.get('cause') or 'other'}): {one_line(result.error or '', 160)}"
@@ -98,7 +99,7 @@ class RichProgress:
             TextColumn("batch"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("failed {task.fields[failed]} · running {task.fields[running]}"),
+            TextColumn("{task.fields[state]}"),
             TimeRemainingColumn(),
             console=self._console,
             transient=False,
@@ -110,7 +111,7 @@ class RichProgress:
         self.counts.total = len(plan.to_run)
         for line in plan_lines(plan):
             self._console.print(line, markup=False)
-        self._bar = self._progress.add_task("batch", total=self.counts.total, failed=0, running=0)
+        self._bar = self._progress.add_task("batch", total=self.counts.total, state=_state(self.counts))
         self._progress.start()
 
     def task_started(self, task: Task) -> None:
@@ -133,8 +134,13 @@ class RichProgress:
 
     def _update(self) -> None:
         if self._bar is not None:
-            c = self.counts
-            self._progress.update(self._bar, completed=c.done, failed=c.failed + c.interrupted, running=c.running)
+            self._progress.update(self._bar, completed=self.counts.done, state=_state(self.counts))
+
+
+def _state(counts: _Counts) -> str:
+    """``failed 2 · running 8`` (and the interrupted ones once there are some)."""
+    interrupted = f" · interrupted {counts.interrupted}" if counts.interrupted else ""
+    return f"failed {counts.failed}{interrupted} · running {counts.running}"
 
 
 def _count(counts: _Counts, result: TaskResult) -> None:

@@ -128,3 +128,33 @@ def test_a_clean_run_says_so() -> None:
     assert summary.all_completed
     text = format_summary(summary, "r.jsonl")
     assert "cost: not reported" in text and "resumable" not in text and "by cause" not in text
+
+
+def test_plain_progress_is_one_clean_line_per_task() -> None:
+    import io
+
+    from agent.batch.job import TaskResult
+    from agent.batch.progress import PlainProgress, RichProgress
+
+    err = io.StringIO()
+    progress = PlainProgress(err)
+    progress.batch_started(BatchPlan([Task("a", "x"), Task("b", "x")], [Task("c", "x")], [BadLine(4, "no id")]))
+    progress.task_started(Task("a", "x"))
+    progress.task_finished(TaskResult.from_record(_record("a", "completed", 1.0, api_calls=1)))
+    evil = "HTTP 500\x1b]52;c;aGk=\x07 \x1b[2Kgone\nsecond line"
+    progress.task_finished(TaskResult.from_record(_record("b\x1b[31m", "failed", 2.5, cause="other", error=evil)))
+    assert err.getvalue().splitlines() == [
+        "batch: 2 tasks to run, 1 already done",
+        "batch: bad task line 4: no id",
+        "[1/2] ✓ a completed in 1.0 s, 1 model call",
+        "[2/2] ✗ b [31m failed in 2.5 s, 2 model calls (other): HTTP 500 ]52;c;aGk= [2Kgone second line",
+    ]
+    assert "\x1b" not in err.getvalue()
+
+    screen = io.StringIO()  # not a terminal: rich draws the final state only, and never fails
+    rich = RichProgress(screen)
+    rich.batch_started(BatchPlan([Task("a", "x")]))
+    rich.task_started(Task("a", "x"))
+    rich.task_finished(TaskResult.from_record(_record("a", "failed", 1.0, cause="auth", error="bad key")))
+    rich.close()
+    assert "✗ a failed" in screen.getvalue() and "1/1" in screen.getvalue()
