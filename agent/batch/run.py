@@ -15,15 +15,16 @@ tasks run again.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterable
+from collections import Counter
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.batch.engine import Engine
 from agent.batch.job import BatchJob, TaskOutcome, TaskResult, workdir_name
 from agent.batch.results import ResultsFile, done_ids
-from agent.batch.tasks import BadLine, Task, read_tasks
+from agent.batch.tasks import BadLine, Task, TaskError, parse_task, read_tasks
 from agent.config import Settings, settings_from_env
 
 
@@ -57,19 +58,26 @@ class BatchPlan:
         return len(self.to_run) + len(self.skipped)
 
 
-def plan_batch(tasks: str | Path | Iterable[Task], out: str | Path | None, *, retry_failed: bool = False) -> BatchPlan:
-    """Read the task file (or take the tasks) and leave out the ids ``out`` has done."""
+def plan_batch(
+    tasks: str | Path | Iterable[Task | Mapping[str, Any]], out: str | Path | None, *, retry_failed: bool = False
+) -> BatchPlan:
+    """Read the task file (or take the tasks: ``Task`` objects or task-line dicts) and
+    leave out the ids ``out`` has done. Given tasks must be valid (``TaskError``)."""
     bad: list[BadLine] = []
     if isinstance(tasks, str | Path):
         task_list, bad = read_tasks(tasks)
     else:
-        task_list = list(tasks)
+        task_list = [t if isinstance(t, Task) else parse_task(dict(t)) for t in tasks]
+        counts = Counter(t.key for t in task_list)
+        repeated = sorted(key for key, n in counts.items() if n > 1)
+        if repeated:
+            raise TaskError(f"task ids must be unique; repeated: {', '.join(repeated)}")
     done = done_ids(out, retry_failed=retry_failed) if out is not None else set()
     return BatchPlan([t for t in task_list if t.key not in done], [t for t in task_list if t.key in done], bad)
 
 
 def run_batch(
-    tasks: str | Path | Iterable[Task] | BatchPlan,
+    tasks: str | Path | Iterable[Task | Mapping[str, Any]] | BatchPlan,
     engine: Engine | None = None,
     *,
     out: str | Path | None = None,
@@ -82,7 +90,7 @@ def run_batch(
 ) -> Generator[TaskResult, None, None]:
     """Run a batch and yield each ``TaskResult`` as its task ends.
 
-    ``tasks``: a task file, ``Task`` objects, or a ready ``BatchPlan``. ``engine``: a
+    ``tasks``: a task file, ``Task`` objects or task-line dicts, or a ready ``BatchPlan``. ``engine``: a
     ``LocalEngine`` (the default) or a ``RayEngine``. ``settings``: the defaults of every
     task (None: from the environment). ``workdirs``: where each task's own workdir goes
     (default: ``OUT.workdirs`` beside the results, else ``./stayline-batch.workdirs``).

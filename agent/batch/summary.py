@@ -98,7 +98,10 @@ def format_summary(summary: BatchSummary, out: str | None = None) -> str:
     counts = " · ".join(
         f"{status} {summary.statuses.get(status, 0)}" for status in ("completed", "failed", "interrupted")
     )
-    lines = [f"batch: {summary.ran} tasks run in {_duration(summary.elapsed)}: {counts}"]
+    if summary.ran == 0 and not summary.not_started:
+        lines = [f"batch: nothing to run ({summary.skipped} tasks already done)"]
+    else:
+        lines = [f"batch: {summary.ran} tasks run in {_duration(summary.elapsed)}: {counts}"]
     extra = []
     if summary.skipped:
         extra.append(f"{summary.skipped} already done (skipped)")

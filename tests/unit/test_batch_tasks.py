@@ -144,3 +144,18 @@ def test_foreign_lines_in_the_results_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text('garbage\n["a list"]\n{"no": "id"}\n{"id": "a", "status": "completed"}\n')
     assert [r["id"] for r in iter_records(path)] == ["a"]
+
+
+def test_a_plan_from_python_takes_dicts_rejects_repeats_and_skips_what_is_done(tmp_path: Path) -> None:
+    from agent.batch.run import plan_batch
+
+    out = tmp_path / "r.jsonl"
+    with ResultsFile(out) as results:
+        results.append({"id": "a", "status": "completed"})
+        results.append({"id": "b", "status": "interrupted"})
+    plan = plan_batch([{"id": "a", "prompt": "x"}, Task("b", "y"), {"id": 3, "prompt": "z"}], out)
+    assert [t.key for t in plan.to_run] == ["b", "3"] and [t.key for t in plan.skipped] == ["a"]
+    with pytest.raises(TaskError, match="repeated: a"):
+        plan_batch([Task("a", "x"), {"id": "a", "prompt": "y"}], None)
+    with pytest.raises(TaskError, match='no "prompt"'):
+        plan_batch([{"id": "c"}], None)
