@@ -18,6 +18,7 @@ from typing import Any
 from agent.assembly import ProviderWrapper, build_chain, provider_from
 from agent.call import CallContext, CallSettings
 from agent.config import FallbackSpec, Settings, settings_from_env
+from agent.credentials import CredentialGuard
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
 from agent.loop import TurnState, run_turn
@@ -30,8 +31,10 @@ from agent.session_binding import SessionBinding
 from agent.streaming.attempt import StreamObserver
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
+from agent.usage import Usage
 from tools.base import Tool, ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
+from tools.sandbox import Sandbox, sandbox_problem
 
 Approver = Callable[[str, str], bool]
 _RUNTIME_NOTE = "[stayline:"
@@ -46,8 +49,12 @@ class AIAgent:
     ``tools=None`` gives the built-in toolset; ``tools=[]`` gives none. ``session``
     persists the conversation: "new", "latest" or a session id (None: in memory only).
     ``approve(tool, action)`` decides on dangerous commands; without it they are refused
-    unless the settings say ``approval="yolo"``. ``wrap_provider(provider)`` is applied to
-    every provider of the chain, fallbacks included (the batch runner's rate limiter).
+    unless the settings say ``approval="yolo"``. Tools never see the provider keys: the
+    terminal runs without them (and without what the secret denylist matches), and
+    every tool result is redacted. ``settings.sandbox`` runs commands under bubblewrap
+    (a ConfigError says why when it cannot work here). ``wrap_provider(provider)`` is
+    applied to every provider of the chain, fallbacks included (the batch runner's rate
+    limiter).
     """
 
     def __init__(
@@ -95,6 +102,8 @@ class AIAgent:
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
+        self._sandbox = _checked_sandbox(self.settings, self.workdir)
+        self._credentials = CredentialGuard()
         self._clock = clock
         self._wrap = wrap_provider
         self._chain = build_chain(self.settings, instance, clock, wrap_provider)
@@ -112,7 +121,8 @@ class AIAgent:
         if session is not None:
             self._bind_session(session, Path(session_home) if session_home else None)
         self.last_result: AgentResult | None = None
-        self.total_usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0, "api_calls": 0}
+        self._total_usage = Usage()
+        self._total_api_calls = 0
 
     def _bind_session(self, which: str, home: Path | None) -> None:
         current = self._chain.current
@@ -145,6 +155,11 @@ class AIAgent:
     def provider(self) -> Provider:
         """The provider serving turns now (a fallback while the primary cools down)."""
         return self._chain.current
+
+    @property
+    def total_usage(self) -> dict[str, int | None]:
+        """Tokens since this agent was made (``Usage.to_dict()``) and ``api_calls``."""
+        return {**self._total_usage.to_dict(), "api_calls": self._total_api_calls}
 
     @property
     def tools(self) -> ToolRegistry:
@@ -294,10 +309,9 @@ class AIAgent:
 
     # -- internals -----------------------------------------------------------------
     def _result(self, state: TurnState, finished: TurnFinished) -> AgentResult:
-        usage = {"input_tokens": state.usage.input_tokens, "output_tokens": state.usage.output_tokens}
-        for key, value in usage.items():
-            self.total_usage[key] += value
-        self.total_usage["api_calls"] += state.api_calls
+        usage = state.usage.to_dict()
+        self._total_usage = self._total_usage + state.usage
+        self._total_api_calls += state.api_calls
         return AgentResult(
             status=finished.status,
             final_text=finished.final_text,
@@ -326,16 +340,39 @@ class AIAgent:
             chain=self._chain,
             history=self._history,
             tools=self._tools,
-            tool_context=ToolContext(self.workdir, approve=self._approval()),
+            tool_context=self._tool_context(),
             system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
             call_context=context,
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
             stream=settings.stream,
             on_message=session.append if session is not None else _ignore,
+            on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
         )
 
 
-def _ignore(message: Message) -> None:
+    def _tool_context(self) -> ToolContext:
+        secrets = self._credentials.for_turn(self.settings)
+        return ToolContext(
+            self.workdir,
+            approve=self._approval(),
+            environment=secrets.environment,
+            redact=secrets.redact,
+            sandbox=self._sandbox,
+        )
+
+
+def _checked_sandbox(settings: Settings, workdir: Path) -> Sandbox | None:
+    """The terminal's sandbox when the settings ask for one; ConfigError when it cannot work here."""
+    if not settings.sandbox:
+        return None
+    sandbox = Sandbox(network=settings.sandbox_network)
+    problem = sandbox_problem(sandbox, workdir)
+    if problem is not None:
+        raise ConfigError(problem)
+    return sandbox
+
+
+def _ignore(item: object) -> None:
     return None

@@ -1,29 +1,41 @@
 """One model call: attempts, retries and continuations until a whole reply or a failure.
 
-Retries follow the one policy in ``recovery/policy.py``. Visible text is never shown
-twice: after a cut, the text already shown is kept and the model is asked to continue
-from it (the same mechanism continues a reply cut by the output limit).
+A call is a small loop over one explicit ``CallState``: send an attempt, then either
+take the reply (and continue it if it was cut by the output limit or paused) or handle
+the failure (retry on a fresh connection, guide a tool call that keeps getting cut, or
+give up with the facts). Retries follow the one policy in ``recovery/policy.py``.
+
+Visible text is never shown twice: after a cut, the text already shown is kept and the
+model is asked to continue it (``continuation.py``: as a prefill where the model takes
+one, else with a runtime note), and the new reply is joined at an exact seam.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
-from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallStarted, Retrying
-from agent.messages import Message, Part, TextPart, ToolCallPart
+from agent.continuation import continuation_request
+from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallStarted, Notice, Retrying
+from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider
 from agent.providers.common import estimate_request_tokens
-from agent.recovery.policy import RetryDecision, decide
+from agent.recovery.policy import BACKOFF_BASE, RetryDecision, decide
 from agent.recovery.stalls import StallLedger
-from agent.streaming.accumulator import CutToolCall, ResponseSnapshot, Usage
-from agent.streaming.attempt import StreamObserver, reset_event, run_attempt
+from agent.streaming.accumulator import CutToolCall, ResponseSnapshot
+from agent.streaming.attempt import AttemptResult, StreamObserver, reset_event, run_attempt
 from agent.streaming.watchdog import Clock, default_stale_timeout
 from agent.streaming.worker import StreamWorker
+from agent.usage import Usage
 
 CallStatus = Literal["ok", "failed", "interrupted", "cut_tool_call", "needs_guidance", "gave_up"]
+EMPTY_REPLY = (
+    "the model sent an empty reply (no text and no tool call) twice. The conversation is kept; "
+    "say 'continue' to ask again, or try another model with /model or --fallback."
+)
 
 
 @dataclass(slots=True)
@@ -70,11 +82,15 @@ class CallResult:
     error: ErrorFacts | None = None
     decision: RetryDecision | None = None
     cut_call: CutToolCall | None = None
-    attempts: int = 0
+    attempts: int = 0  # requests sent, continuations included (the api_calls count)
     stalls: int = 0
     stale_after: float = 0.0
     error_message: str | None = None  # a ready message (chain exhausted, stalls given up)
     guidance: str | None = None  # for needs_guidance: what to tell the model
+    failed_attempts: int = 0  # attempts that failed, for the messages
+    truncated: bool = False  # still cut when the call ended (continuation budget, full context)
+    stop_detail: str | None = None  # why, when the wire explained a refusal
+    repeated_chars: int = 0  # characters of continuations dropped as repeats
 
     @property
     def message(self) -> Message:
@@ -85,10 +101,56 @@ class CallResult:
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
 
 
+@dataclass(slots=True)
+class CallState:
+    """One model call across its attempts and continuations: what the user has seen so far
+    (``kept``), what to continue it with, and what it has cost."""
+
+    provider: Provider
+    base: ModelRequest
+    kept: list[Part]
+    stale_after: float
+    usage: Usage = field(default_factory=Usage)
+    attempt: int = 0  # within the current retry budget (a continuation starts a new one)
+    failed: int = 0
+    requests: int = 0
+    continuations: int = 0
+    stalls: int = 0
+    empty_replies: int = 0
+    repeated_chars: int = 0
+    fitted: bool = False  # a max_tokens that fits the window was already tried
+    cut_reason: str = "the previous provider failed"  # why the next request continues
+
+    @property
+    def shown(self) -> str:
+        return "".join(p.text for p in self.kept if isinstance(p, TextPart))
+
+    def next_request(self) -> ModelRequest:
+        request = replace(self.base, model=self.provider.model)
+        return continuation_request(request, self.shown, self.provider.accepts_prefill, self.cut_reason)
+
+    def result(self, status: CallStatus, parts: list[Part] | None = None, **extra: Any) -> CallResult:
+        """The call's outcome; ``extra`` sets the outcome-specific fields of CallResult."""
+        return CallResult(
+            status,
+            list(self.kept if parts is None else parts),
+            usage=self.usage,
+            attempts=self.requests,
+            stalls=self.stalls,
+            stale_after=self.stale_after,
+            failed_attempts=self.failed,
+            repeated_chars=self.repeated_chars,
+            **extra,
+        )
+
+
 def merge_parts(kept: list[Part], new: tuple[Part, ...] | list[Part]) -> list[Part]:
-    """Join a continuation onto what was kept: its first text extends the last text."""
+    """Join a continuation onto what was kept: its first text extends the last text.
+    A continuation's thinking is dropped: it cannot sit in the middle of a reply."""
     merged = list(kept)
     for part in new:
+        if isinstance(part, ThinkingPart) and any(isinstance(p, TextPart) for p in kept):
+            continue
         if isinstance(part, TextPart) and merged and isinstance(merged[-1], TextPart):
             merged[-1] = TextPart(merged[-1].text + part.text)
         else:
@@ -111,106 +173,125 @@ def model_call(
 ) -> Generator[AgentEvent, None, CallResult]:
     """``kept`` is visible text already shown for this reply (e.g. by a provider that
     failed before this one): the model is asked to continue it."""
-    settings, interrupt = context.settings, context.interrupt
-    kept = list(kept or [])
-    usage = Usage()
-    attempt = 0
-    requests_sent = 0  # across continuations, for the api_calls count
-    continuations = 0
-    stalls = 0
-    stale_after = settings.stale_after(provider, request)
+    state = CallState(provider, request, list(kept or []), context.settings.stale_after(provider, request))
     while True:
-        attempt += 1
-        requests_sent += 1
-        shown = "".join(p.text for p in kept if isinstance(p, TextPart))
-        attempt_request = replace(request, model=provider.model, continuation=shown or None)
-        yield ModelCallStarted(call_number, attempt, provider.name, provider.model)
-        if context.observer is not None:
-            context.observer.attempt_started(call_number, attempt, provider.name, provider.model)
-        result = yield from run_attempt(
-            provider,
-            attempt_request,
-            stale_after=stale_after,
-            interrupt=interrupt,
-            clock=settings.clock,
-            on_worker=context.workers,
-            shown_text=shown,
-            observer=context.observer,
-        )
-        snapshot = result.snapshot
-        usage = usage + snapshot.usage
-        if result.interrupted:
-            parts = merge_parts(kept, _visible_parts(snapshot))
-            return CallResult("interrupted", parts, None, usage, attempts=requests_sent, stalls=stalls)
-        if result.error is None:
-            health.consecutive_stalls = 0
-            yield ModelCallFinished(snapshot.stop_reason, snapshot.usage.input_tokens, snapshot.usage.output_tokens)
-            parts = merge_parts(kept, snapshot.parts)
-            if snapshot.state == "cut_mid_tool_call":
-                return CallResult(
-                    "cut_tool_call",
-                    [p for p in parts if not isinstance(p, ToolCallPart)],
-                    snapshot.stop_reason,
-                    usage,
-                    cut_call=snapshot.cut_call,
-                    attempts=requests_sent,
-                    stalls=stalls,
-                )
-            if snapshot.state == "truncated" and continuations < settings.max_continuations:
-                continuations += 1
-                kept = parts
-                attempt = 0  # a continuation is a new call with its own retry budget
-                yield Continuing("the reply reached the output limit; asking the model to continue")
-                continue
-            return CallResult("ok", parts, snapshot.stop_reason, usage, attempts=requests_sent, stalls=stalls)
-        facts = result.error
-        if facts.kind == "stale":
-            stalls += 1
-            health.consecutive_stalls += 1
+        outcome = yield from _send(state, context, call_number)
+        if outcome.interrupted:
+            return state.result("interrupted", merge_parts(state.kept, _visible_parts(outcome.snapshot)))
+        if outcome.error is None:
+            done = yield from _on_reply(state, outcome.snapshot, context, health)
         else:
-            health.consecutive_stalls = 0
-        kept = merge_parts(kept, _visible_parts(snapshot))
-        if snapshot.cut_call is not None and context.ledger is not None:
-            verdict = context.ledger.record_cut(snapshot.cut_call, "stall" if facts.kind == "stale" else "drop")
-            if verdict.action != "retry":
-                # The same call keeps getting cut: retrying it as is would loop; the
-                # model has to change how it writes (guide) or the turn ends (give up).
-                if not result.reset_done:
-                    yield reset_event(provider.reset("mid_tool_call_retry"))
-                status: CallStatus = "needs_guidance" if verdict.action == "guide" else "gave_up"
-                return CallResult(
-                    status,
-                    kept,
-                    None,
-                    usage,
-                    facts,
-                    None,
-                    snapshot.cut_call,
-                    requests_sent,
-                    stalls,
-                    stale_after,
-                    error_message=verdict.text if status == "gave_up" else None,
-                    guidance=verdict.text if status == "needs_guidance" else None,
-                )
-        decision = decide(facts, attempt, settings.max_attempts, health.consecutive_stalls)
-        if decision.action == "fail":
-            return CallResult(
-                "failed",
-                kept,
-                None,
-                usage,
-                facts,
-                decision,
-                snapshot.cut_call,
-                requests_sent,
-                stalls,
-                stale_after,
+            done = yield from _on_failure(state, outcome, context, health)
+        if done is not None:
+            return done
+
+
+def _send(state: CallState, context: CallContext, call_number: int) -> Generator[AgentEvent, None, AttemptResult]:
+    state.attempt += 1
+    state.requests += 1
+    provider = state.provider
+    yield ModelCallStarted(call_number, state.attempt, provider.name, provider.model)
+    if context.observer is not None:
+        context.observer.attempt_started(call_number, state.attempt, provider.name, provider.model)
+    outcome = yield from run_attempt(
+        provider,
+        state.next_request(),
+        stale_after=state.stale_after,
+        interrupt=context.interrupt,
+        clock=context.settings.clock,
+        on_worker=context.workers,
+        shown_text=state.shown,
+        observer=context.observer,
+    )
+    state.usage = state.usage + outcome.snapshot.usage
+    state.repeated_chars += outcome.repeated_chars
+    return outcome
+
+
+def _on_reply(
+    state: CallState, snapshot: ResponseSnapshot, context: CallContext, health: ProviderHealth
+) -> Generator[AgentEvent, None, CallResult | None]:
+    """A whole reply arrived: take it, or continue it when it was cut short."""
+    health.consecutive_stalls = 0
+    usage = snapshot.usage
+    yield ModelCallFinished(
+        snapshot.stop_reason, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+    )
+    parts = merge_parts(state.kept, snapshot.parts)
+    stop = snapshot.stop_reason
+    if snapshot.state == "cut_mid_tool_call":
+        calls_dropped: list[Part] = [p for p in parts if not isinstance(p, ToolCallPart)]
+        return state.result("cut_tool_call", calls_dropped, stop_reason=stop, cut_call=snapshot.cut_call)
+    reason = {"truncated": "the output limit", "paused": "a paused server-side turn"}.get(str(stop))
+    if reason is not None and state.continuations < context.settings.max_continuations:
+        state.continuations += 1
+        state.kept, state.attempt, state.cut_reason = parts, 0, f"it reached {reason}"
+        yield Continuing(f"the reply reached {reason}; asking the model to continue")
+        return None
+    empty = not any(isinstance(p, ToolCallPart) or (isinstance(p, TextPart) and p.text.strip()) for p in parts)
+    if empty and state.empty_replies == 0:
+        state.empty_replies += 1
+        yield Retrying(state.attempt + 1, context.settings.max_attempts, "the model sent an empty reply", BACKOFF_BASE)
+        if context.interrupt.wait(BACKOFF_BASE * (0.5 + random.random() / 2)):
+            return state.result("interrupted", parts)
+        return None
+    if empty:
+        return state.result("failed", parts, stop_reason=stop, error_message=EMPTY_REPLY)
+    truncated = reason is not None or stop == "context_full"
+    return state.result("ok", parts, stop_reason=stop, truncated=truncated, stop_detail=snapshot.stop_detail)
+
+
+def _on_failure(
+    state: CallState, outcome: AttemptResult, context: CallContext, health: ProviderHealth
+) -> Generator[AgentEvent, None, CallResult | None]:
+    """An attempt failed: retry it on a fresh connection, or end the call with the facts."""
+    facts, snapshot, settings = outcome.error, outcome.snapshot, context.settings
+    assert facts is not None
+    state.failed += 1
+    if facts.kind == "stale":
+        state.stalls += 1
+        health.consecutive_stalls += 1
+    else:
+        health.consecutive_stalls = 0
+    state.kept = merge_parts(state.kept, _visible_parts(snapshot))
+    if snapshot.cut_call is not None and context.ledger is not None:
+        verdict = context.ledger.record_cut(snapshot.cut_call, "stall" if facts.kind == "stale" else "drop")
+        if verdict.action != "retry":
+            # The same call keeps getting cut: retrying it as is would loop; the model
+            # has to change how it writes (guide), or the turn ends (give up).
+            if not outcome.reset_done:
+                yield reset_event(state.provider.reset("mid_tool_call_retry"))
+            guide = verdict.action == "guide"
+            return state.result(
+                "needs_guidance" if guide else "gave_up",
+                error=facts,
+                cut_call=snapshot.cut_call,
+                error_message=None if guide else verdict.text,
+                guidance=verdict.text if guide else None,
             )
-        yield Retrying(attempt + 1, settings.max_attempts, decision.reason, round(decision.delay, 2))
-        if not result.reset_done:
-            caller = "mid_tool_call_retry" if snapshot.cut_call is not None else "retry"
-            yield reset_event(provider.reset(caller))
-        if decision.delay and interrupt.wait(decision.delay):
-            return CallResult("interrupted", kept, None, usage, attempts=requests_sent, stalls=stalls)
-        if kept:
-            yield Continuing("the stream broke after some text; asking the model to continue from there")
+    if facts.fitting_max_tokens is not None and not state.fitted:
+        state.fitted = True
+        state.base = replace(state.base, max_tokens=facts.fitting_max_tokens)
+        yield Notice(
+            f"the request did not fit the context window; retrying with max_tokens {facts.fitting_max_tokens:,}"
+        )
+        return None
+    decision = decide(facts, state.attempt, settings.max_attempts, health.consecutive_stalls)
+    if decision.action == "fail":
+        return state.result("failed", error=facts, decision=decision, cut_call=snapshot.cut_call)
+    return (yield from _retry(state, outcome, context, decision))
+
+
+def _retry(
+    state: CallState, outcome: AttemptResult, context: CallContext, decision: RetryDecision
+) -> Generator[AgentEvent, None, CallResult | None]:
+    yield Retrying(state.attempt + 1, context.settings.max_attempts, decision.reason, round(decision.delay, 2))
+    if not outcome.reset_done:
+        caller = "mid_tool_call_retry" if outcome.snapshot.cut_call is not None else "retry"
+        yield reset_event(state.provider.reset(caller))
+    if decision.delay and context.interrupt.wait(decision.delay):
+        return state.result("interrupted")
+    if state.shown:
+        state.cut_reason = "the connection broke"
+        yield Continuing("the stream broke after some text; asking the model to continue from there")
+    return None

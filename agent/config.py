@@ -95,6 +95,11 @@ class Settings:
     chunk_chars: int = 8_000  # the piece size the guidance asks for
     fallbacks: tuple[FallbackSpec, ...] = ()
     fallback_cooldown: float = 60.0
+    # The terminal tool: variables passed through on purpose although the secret
+    # denylist matches them; bubblewrap around every command; network inside it.
+    env_passthrough: tuple[str, ...] = ()
+    sandbox: bool = False
+    sandbox_network: bool = False
     stream: bool = True  # False for servers that cannot stream; the stale limit then bounds the whole call
     eager_tool_streaming: bool | None = None
     model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

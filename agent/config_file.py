@@ -3,6 +3,9 @@
     provider = "openrouter"
     model = "anthropic/claude-sonnet-4.6"
     approval = "ask"                  # dangerous commands: ask, yolo or refuse
+    env_passthrough = ["GH_TOKEN"]    # credentials the terminal tool may see on purpose
+    sandbox = true                    # terminal commands under bubblewrap (--sandbox)
+    sandbox_network = false           # ...with the network off (the default)
     fallbacks = ["openai:gpt-4.1", "custom:qwen3-coder@http://127.0.0.1:11434/v1"]
 
     [providers.openrouter]
@@ -110,6 +113,15 @@ def _env_name(value: Any) -> str:
     return value
 
 
+def _env_names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Bad('a list of environment variable names, such as ["GH_TOKEN"]')
+    try:
+        return tuple(_env_name(item) for item in value)
+    except _Bad:
+        raise _Bad('a list of environment variable names, such as ["GH_TOKEN"]') from None
+
+
 _TOP: dict[str, Check] = {
     "provider": _provider_name,
     "model": _text,
@@ -119,8 +131,21 @@ _TOP: dict[str, Check] = {
     "stale_timeout": _positive_seconds,
     "approval": _one_of("ask", "yolo", "refuse"),
     "fallback_cooldown": _seconds_or_zero,
+    "env_passthrough": _env_names,
+    "sandbox": _boolean,
+    "sandbox_network": _boolean,
 }
 _TABLES = ("fallbacks", "providers", "models")  # checked by their own readers
+# Top-level keys that become the setting of the same name as they are.
+_TOP_AS_IS = (
+    "max_iterations",
+    "max_retries",
+    "approval",
+    "fallback_cooldown",
+    "env_passthrough",
+    "sandbox",
+    "sandbox_network",
+)
 _PROVIDER: dict[str, Check] = {
     "base_url": _url,
     "key_env": _env_name,
@@ -316,9 +341,7 @@ def resolve_settings(
     model_table = config.model_table(model or (profile.default_model if profile else None))
     provider_table = config.providers.get(effective, {})
 
-    values: dict[str, Any] = {
-        k: top[k] for k in ("max_iterations", "max_retries", "approval", "fallback_cooldown") if k in top
-    }
+    values: dict[str, Any] = {k: top[k] for k in _TOP_AS_IS if k in top}
     values["stale_timeout"] = _first("stale_timeout", model_table, provider_table, top)
     values["max_tokens"] = _file_max_tokens(model_table, provider_table, top)
     values["fallbacks"] = config.fallbacks

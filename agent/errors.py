@@ -3,7 +3,8 @@
     StaylineError
     ├── ConfigError        bad flag, environment value or config file entry (exit 2)
     │   └── MissingKeyError   no API key for a provider that needs one (exit 2)
-    └── AgentBusyError     a second turn started on an agent that is mid-turn
+    ├── AgentBusyError     a second turn started on an agent that is mid-turn
+    └── SessionWriteError  the session store could not save a message (disk full, locked)
 
 Errors the model should hear (tool failures, invalid arguments) are not exceptions
 here: they become tool results. Provider failures end a turn with a typed outcome.
@@ -26,3 +27,10 @@ class MissingKeyError(ConfigError):
 
 class AgentBusyError(StaylineError):
     """A turn was started on an agent that is already running one."""
+
+
+class SessionWriteError(StaylineError):
+    """A message could not be saved to the session store. The write was rolled back and
+    the conversation in memory stays valid (every tool call keeps its result); the
+    message says what was not saved and what to do."""
+

@@ -57,11 +57,14 @@ class ToolCallStreaming:
 
 @dataclass(frozen=True, slots=True)
 class ModelCallFinished:
-    """A model call ended with a whole reply; its stop reason and token counts."""
+    """A model call ended with a whole reply; its stop reason and token counts as the
+    provider reported them (None: not reported; see ``agent.usage`` for the split)."""
 
     stop_reason: str | None
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     kind: Literal["model_call_finished"] = "model_call_finished"
 
 

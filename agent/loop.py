@@ -4,6 +4,10 @@ It never asks which provider it has. Failures the model should hear (tool errors
 become tool results; failures the user should hear end the turn with a typed outcome
 and an actionable message. The history stays valid on every wire: a tool call always
 gets its result, and a cut tool call is never executed nor kept.
+
+Persist before you act: each message is saved as it is appended, and each tool result
+the moment it exists; a call about to run is announced to ``on_tool_start`` first, so a
+crash mid-call is known on resume as "outcome unknown", never as "not executed".
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 
 from agent.call import CallContext, CallResult, model_call
+from agent.continuation import RUNTIME_NOTE
+from agent.errors import SessionWriteError
 from agent.events import (
     AgentEvent,
     Notice,
@@ -23,11 +29,11 @@ from agent.events import (
     TurnFinished,
     TurnStarted,
 )
-from agent.messages import Message, Part, TextPart, ToolCallPart, ToolResultPart, user_message
+from agent.messages import Message, Part, TextPart, ToolCallPart, ToolResultPart, user_message, with_unique_call_ids
 from agent.providers.base import ModelRequest, Provider, ToolSpec
 from agent.recovery.fallback import ProviderChain
 from agent.recovery.messages import call_failure_message, cut_tool_call_message
-from agent.streaming.accumulator import Usage
+from agent.usage import Usage
 from tools.base import ToolContext, ToolRegistry, target_of
 
 
@@ -44,7 +50,8 @@ class TurnState:
     max_iterations: int
     max_tokens: int | None
     stream: bool = True
-    on_message: Callable[[Message], None] = lambda message: None
+    on_message: Callable[[Message], None] = lambda message: None  # saves it; raises SessionWriteError
+    on_tool_start: Callable[[str], None] = lambda call_id: None  # a call is about to run
     session_id: str | None = None
     usage: Usage = field(default_factory=Usage)
     api_calls: int = 0
@@ -55,8 +62,9 @@ class TurnState:
         return self.call_context.interrupt
 
     def append(self, message: Message) -> None:
-        self.history.append(message)
+        """Save, then keep: a message the store refused is not in memory either."""
         self.on_message(message)
+        self.history.append(message)
 
 
 def run_turn(state: TurnState, text: str) -> Iterator[AgentEvent]:
@@ -110,12 +118,17 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
         if result.status != "ok":
             yield _finish_unanswered(state, result)
             return
-        message = result.message
+        if result.stop_reason in ("refusal", "content_filter"):
+            yield _finish_refused(state, result)
+            return
+        message = with_unique_call_ids(state.history, result.message)
         state.append(message)
         final_text = message.text
         calls = message.tool_calls
+        if result.truncated:
+            yield Notice(_truncated_notice(result), "warning")
         if not calls:
-            yield _finish_answer(result, final_text)
+            yield TurnFinished("completed", final_text)
             return
         interrupted = yield from _run_tools(state, calls)
         if interrupted:
@@ -133,7 +146,7 @@ def _guide(state: TurnState, guidance: str, result: CallResult | None) -> Genera
     had already shown; it carries on by itself from there."""
     if result is not None and result.parts:
         state.append(result.message)
-    state.append(user_message(f"[stayline: a note from the agent runtime, not from the user] {guidance}"))
+    state.append(user_message(f"{RUNTIME_NOTE} {guidance}"))
     cut = result.cut_call if result is not None else None
     yield StallGuidance(cut.name if cut else "", cut.target if cut else None, guidance)
 
@@ -173,11 +186,24 @@ def _call_with_fallbacks(
         kept = [p for p in result.parts if isinstance(p, TextPart)]
 
 
-def _finish_answer(result: CallResult, text: str) -> TurnFinished:
-    if result.stop_reason in ("content_filter", "refusal") and not text.strip():
-        reason = "refused to answer" if result.stop_reason == "refusal" else "stopped by the content filter"
-        return TurnFinished("failed", text, f"the model {reason}; nothing was executed. Rephrase the request.")
-    return TurnFinished("completed", text)
+def _finish_refused(state: TurnState, result: CallResult) -> TurnFinished:
+    """A refusal is a refusal, whatever text came before it: its tool calls never run."""
+    parts: list[Part] = [p for p in result.parts if not isinstance(p, ToolCallPart)]
+    if parts:
+        state.append(Message("assistant", parts))
+    what = "refused to answer" if result.stop_reason == "refusal" else "was stopped by the content filter"
+    why = f" ({result.stop_detail})" if result.stop_detail else ""
+    todo = "Rephrase the request, or try another model with /model or --fallback."
+    return TurnFinished("failed", result.text, f"the model {what}{why}; nothing was executed. {todo}")
+
+
+def _truncated_notice(result: CallResult) -> str:
+    if result.stop_reason == "context_full":
+        return "the reply filled the model's context window and was not continued; the text so far is kept"
+    return (
+        "the reply was still cut by the output limit after every continuation; the text so far is kept. "
+        "Say 'continue' for more, or raise --max-tokens."
+    )
 
 
 def _finish_unanswered(state: TurnState, result: CallResult) -> TurnFinished:
@@ -195,35 +221,59 @@ def _finish_unanswered(state: TurnState, result: CallResult) -> TurnFinished:
 
 
 def _run_tools(state: TurnState, calls: list[ToolCallPart]) -> Generator[AgentEvent, None, bool]:
-    """Run the calls in order; on interrupt the rest get a 'not executed' result."""
-    results: list[ToolResultPart] = []
-    interrupted = False
+    """Run the calls in order, saving each result the moment it exists; on interrupt the
+    rest get a 'not executed' result. Returns whether the user interrupted."""
     # The turn's interrupt reaches the tools too, so a long command stops on Ctrl+C.
     context = replace(state.tool_context, cancel=state.interrupt)
-    for call in calls:
-        if interrupted or state.interrupt.is_set():
-            interrupted = True
-            results.append(ToolResultPart(call.call_id, "not executed: the user interrupted the turn", True))
-            continue
+    for index, call in enumerate(calls):
+        if state.interrupt.is_set():
+            rest = [ToolResultPart(c.call_id, NOT_RUN_INTERRUPTED, True) for c in calls[index:]]
+            _save_results(state, rest, calls[index:])
+            yield Notice("interrupted: the remaining tool calls were not executed", "warning")
+            return True
         target = target_of(call.arguments)
         yield ToolCallStarted(call.call_id, call.name, target)
         started = time.monotonic()
-        if call.arguments_error is not None:
-            content, is_error, summary = (
-                f"tool call not executed: {call.arguments_error}. Send the call again with valid JSON arguments.",
-                True,
-                "invalid JSON arguments",
+        try:
+            result, summary = _execute(state, call, context)
+        except SessionWriteError:  # the mark before running could not be saved: nothing ran
+            state.history.extend(
+                Message("tool", [ToolResultPart(c.call_id, NOT_RUN_UNSAVED, True)]) for c in calls[index:]
             )
-        else:
-            outcome = state.tools.execute(call.name, call.arguments, context)
-            content, is_error, summary = outcome.content, outcome.is_error, outcome.summary
-        results.append(ToolResultPart(call.call_id, content, is_error))
+            raise
+        _save_results(state, [result], calls[index + 1 :])
         ledger = state.call_context.ledger
-        if ledger is not None and not is_error:
+        if ledger is not None and not result.is_error:
             ledger.record_success(call.name, target)
-        yield ToolCallFinished(call.call_id, call.name, target, is_error, summary, time.monotonic() - started)
-    state.append(Message("tool", list(results)))
-    interrupted = interrupted or state.interrupt.is_set()  # no new request after a late Ctrl+C
-    if interrupted:
+        yield ToolCallFinished(call.call_id, call.name, target, result.is_error, summary, time.monotonic() - started)
+    if state.interrupt.is_set():  # no new request after a late Ctrl+C
         yield Notice("interrupted: the remaining tool calls were not executed", "warning")
-    return interrupted
+        return True
+    return False
+
+
+NOT_RUN_INTERRUPTED = "not executed: the user interrupted the turn"
+NOT_RUN_UNSAVED = "not executed: the session could not be saved, so the turn stopped before this call"
+
+
+def _execute(state: TurnState, call: ToolCallPart, context: ToolContext) -> tuple[ToolResultPart, str]:
+    if call.arguments_error is not None:
+        text = f"tool call not executed: {call.arguments_error}. Send the call again with valid JSON arguments."
+        return ToolResultPart(call.call_id, text, True), "invalid JSON arguments"
+    state.on_tool_start(call.call_id)  # saved before it runs: a crash now means "outcome unknown"
+    outcome = state.tools.execute(call.name, call.arguments, context)
+    return ToolResultPart(call.call_id, outcome.content, outcome.is_error), outcome.summary
+
+
+def _save_results(state: TurnState, results: list[ToolResultPart], not_run: list[ToolCallPart]) -> None:
+    """Append tool results, each as its own message so each is saved as it exists. When
+    the store fails, the calls still waiting get a result in memory (never a call
+    without its result) and the error goes to the caller."""
+    for result in results:
+        try:
+            state.append(Message("tool", [result]))
+        except SessionWriteError:
+            state.history.append(Message("tool", [result]))  # it happened: memory keeps it
+            unanswered = [ToolResultPart(c.call_id, NOT_RUN_UNSAVED, True) for c in not_run]
+            state.history.extend(Message("tool", [r]) for r in unanswered)
+            raise

@@ -8,7 +8,8 @@ This module imports nothing else of the project.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Role = Literal["user", "assistant", "tool"]
@@ -129,3 +130,47 @@ def unanswered_tool_calls(history: list[Message]) -> list[ToolCallPart]:
             answered = {r.call_id for m in history[index + 1 :] for r in m.tool_results}
             return [c for c in message.tool_calls if c.call_id not in answered]
     return []
+
+
+def new_call_id() -> str:
+    """A tool-call id for a call the server sent without one: unique in any conversation
+    and valid on every wire (letters, digits and ``_``; 29 characters, under OpenAI's 40)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def with_unique_call_ids(history: list[Message], message: Message) -> Message:
+    """``message`` with every tool-call id that is empty or already used in ``history``
+    (or earlier in ``message``) replaced by a new one. Some servers number their calls
+    per response (``call_0`` in every reply); the wires need ids unique per conversation."""
+    used = {c.call_id for m in history for c in m.tool_calls}
+    parts: list[Part] = []
+    for part in message.parts:
+        if isinstance(part, ToolCallPart):
+            if not part.call_id or part.call_id in used:
+                part = replace(part, call_id=new_call_id())
+            used.add(part.call_id)
+        parts.append(part)
+    return Message(message.role, parts)
+
+
+def dangling_tool_calls(history: list[Message]) -> list[tuple[int, ToolCallPart]]:
+    """Every tool call anywhere in ``history`` that has no result in the tool messages
+    right after its own message, with the index of that message."""
+    dangling: list[tuple[int, ToolCallPart]] = []
+    for index, message in enumerate(history):
+        calls = message.tool_calls if message.role == "assistant" else []
+        if not calls:
+            continue
+        answered = {r.call_id for m in _following_tool_messages(history, index) for r in m.tool_results}
+        dangling.extend((index, c) for c in calls if c.call_id not in answered)
+    return dangling
+
+
+def _following_tool_messages(history: list[Message], index: int) -> list[Message]:
+    following: list[Message] = []
+    for message in history[index + 1 :]:
+        if message.role != "tool":
+            break
+        following.append(message)
+    return following
+

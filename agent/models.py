@@ -22,6 +22,10 @@ class ModelInfo:
     family: str = "other"  # "claude" enables the Claude-specific quirks of profiles
     eager_input_streaming: bool = False  # per-tool fine-grained tool streaming is accepted
     known: bool = True
+    # Continues a request that ends with its own partial reply (assistant prefill).
+    # Claude before 4.6 does; Claude 4.6+ refuses it with a 400, and chat-completions
+    # models answer a trailing assistant message with a new reply. Unknown: no.
+    accepts_prefill: bool = False
 
 
 _CLAUDE_OPUS_NEW = (200_000, 128_000)
@@ -54,6 +58,21 @@ _CATALOG: dict[str, tuple[int, int]] = {
     "qwen3-coder": (262_144, 65_536),
 }
 
+# Claude models from before 4.6, which still continue an assistant prefill.
+_ACCEPTS_PREFILL = frozenset(
+    {
+        "claude-opus-4-5",
+        "claude-opus-4-1",
+        "claude-opus-4",
+        "claude-sonnet-4-5",
+        "claude-sonnet-4",
+        "claude-haiku-4-5",
+        "claude-3-7-sonnet",
+        "claude-3-5",
+        "claude-3",
+    }
+)
+
 # Models known to refuse per-tool eager input streaming.
 _REJECTS_EAGER_STREAMING = ("minimax",)
 
@@ -81,7 +100,14 @@ class ModelCatalog:
         else:
             window, output = _CATALOG[key]
             claude = key.startswith("claude")
-            info = ModelInfo(key, window, output, "claude" if claude else "other", eager_input_streaming=claude)
+            info = ModelInfo(
+                key,
+                window,
+                output,
+                "claude" if claude else "other",
+                eager_input_streaming=claude,
+                accepts_prefill=key in _ACCEPTS_PREFILL,
+            )
         if any(marker in norm for marker in _REJECTS_EAGER_STREAMING):
             info = replace(info, eager_input_streaming=False)
         override = self._overrides.get(norm)
@@ -90,7 +116,13 @@ class ModelCatalog:
         return info
 
 
-_OVERRIDABLE = {"context_window": int, "max_output_tokens": int, "eager_input_streaming": bool, "family": str}
+_OVERRIDABLE = {
+    "context_window": int,
+    "max_output_tokens": int,
+    "eager_input_streaming": bool,
+    "family": str,
+    "accepts_prefill": bool,
+}
 
 
 def _apply_override(info: ModelInfo, override: Mapping[str, Any], model: str) -> ModelInfo:

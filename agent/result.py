@@ -21,7 +21,7 @@ class AgentResult:
     status: TurnStatus
     final_text: str
     messages: list[Message]
-    usage: dict[str, int]
+    usage: dict[str, int | None]  # ``Usage.to_dict()``: null where the provider did not report
     error: str | None = None
     api_calls: int = 0
     session_id: str | None = None

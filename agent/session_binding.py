@@ -6,15 +6,19 @@ flight; the stall ledger is saved with the session so a resumed session keeps it
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 from pathlib import Path
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, SessionWriteError
 from agent.messages import Message
 from agent.recovery.stalls import StallLedger
 from agent.sessions import SessionStore, SessionStoreError
 
 LEDGER_KEY = "stall_ledger"
+_FIX = "Check that the disk has room, the file is writable and no other program holds it locked, then go on."
+log = logging.getLogger(__name__)
 
 
 def stayline_home() -> Path:
@@ -46,13 +50,35 @@ class SessionBinding:
         return cls(store, info.id), store.load(info.id)
 
     def append(self, message: Message) -> None:
-        self.store.append(self.session_id, message)
+        """Save one message; a failed write was rolled back and raises SessionWriteError."""
+        try:
+            self.store.append(self.session_id, message)
+        except (sqlite3.Error, OSError, SessionStoreError) as exc:
+            raise SessionWriteError(
+                f"could not save the conversation to {self.store.path} ({exc}); the write was rolled back "
+                "and nothing in the conversation was lost in memory, but the stored session stops "
+                "before this message. " + _FIX
+            ) from exc
+
+    def tool_started(self, call_id: str) -> None:
+        """Mark the call that is about to run (see ``SessionStore.mark_running``)."""
+        try:
+            self.store.mark_running(self.session_id, call_id)
+        except (sqlite3.Error, OSError, SessionStoreError) as exc:
+            raise SessionWriteError(
+                f"could not save the conversation to {self.store.path} ({exc}) before running a tool; "
+                "the tool was not run. " + _FIX
+            ) from exc
 
     def rewrite(self, history: list[Message]) -> None:
         self.store.replace_messages(self.session_id, history)
 
     def save_ledger(self, ledger: StallLedger) -> None:
-        self.store.set_state(self.session_id, LEDGER_KEY, ledger.to_dict())
+        """Keep the stall ledger with the session; a failure costs only its memory."""
+        try:
+            self.store.set_state(self.session_id, LEDGER_KEY, ledger.to_dict())
+        except (sqlite3.Error, OSError, SessionStoreError) as exc:
+            log.warning("session %s: the stall ledger was not saved: %s", self.session_id, exc)
 
     def load_ledger(self, default: StallLedger) -> StallLedger:
         data = self.store.get_state(self.session_id, LEDGER_KEY)

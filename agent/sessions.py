@@ -1,9 +1,9 @@
 """Durable conversation sessions in one SQLite file under the stayline home.
 
 Every message is its own committed row, so a crash or ``kill -9`` loses at most the
-message in flight. ``load`` returns a repaired *view* of the history that both wires
-accept (no dangling tool calls, no unsigned trailing thinking); the rows themselves are
-never rewritten, so the repair can improve without migrating data.
+message in flight. ``repair_history`` turns what a crash left into a history both wires
+accept (every tool call answered, no unsigned thinking, no orphan results); the session
+binding saves the repair, so any number of resumes stay valid.
 
 The store holds only messages and the session metadata below: there is deliberately no
 column for settings, headers or keys, so secrets cannot leak into the file by accident.
@@ -25,15 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.messages import Message, ThinkingPart, ToolResultPart, unanswered_tool_calls
+from agent.messages import Message
+from agent.repair import NOT_EXECUTED, OUTCOME_UNKNOWN, repair_history
 
 log = logging.getLogger(__name__)
+__all__ = ["NOT_EXECUTED", "OUTCOME_UNKNOWN", "SessionInfo", "SessionStore", "SessionStoreError", "repair_history"]
 
 SCHEMA_VERSION = 1
 DB_NAME = "sessions.db"
 TITLE_MAX = 60
-NOT_EXECUTED = "not executed: the session ended before this tool call ran"
 BUSY_TIMEOUT_MS = 5000
+RUNNING_TOOL_CALL = "running_tool_call"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -204,13 +206,24 @@ class SessionStore:
     # -- reads -----------------------------------------------------------------------
 
     def load(self, session_id: str) -> list[Message]:
-        """The history in order, repaired so that it is valid on every wire."""
+        """The history in order, repaired so that it is valid on every wire; the repair is
+        saved, so the next load (and every request) sees the same valid history. Rows
+        that cannot be read are skipped but kept on disk: then the repair is not saved."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, data FROM messages WHERE session_id = ? ORDER BY seq", (session_id,)
             ).fetchall()
         messages = [m for seq, data in rows if (m := _decode(session_id, seq, data)) is not None]
-        return repair_history(messages)
+        running = (self.get_state(session_id, RUNNING_TOOL_CALL) or {}).get("call_id")
+        repaired = repair_history(messages, running if isinstance(running, str) else None)
+        if repaired != messages and len(messages) == len(rows):
+            self.replace_messages(session_id, repaired)
+        return repaired
+
+    def mark_running(self, session_id: str, call_id: str) -> None:
+        """Remember the tool call about to run, so a crash during it reads as "outcome
+        unknown" on the next load (its result, once saved, makes the mark moot)."""
+        self.set_state(session_id, RUNNING_TOOL_CALL, {"call_id": call_id})
 
     def get(self, session_id: str) -> SessionInfo | None:
         rows = self._infos(_INFO_SELECT + " WHERE s.id = ?", (session_id,))
@@ -266,52 +279,6 @@ class SessionStore:
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
-
-
-# -- history repair --------------------------------------------------------------------
-
-
-def repair_history(messages: list[Message]) -> list[Message]:
-    """Make a possibly interrupted history acceptable to both wires.
-
-    A kill can land after an assistant message was stored but before its tool calls
-    ran; the wires reject unanswered calls, and Anthropic rejects thinking without a
-    signature (a stream cut before the signature arrived). Returns new lists; the input
-    messages are not modified.
-    """
-    repaired = [Message(m.role, builtins.list(m.parts)) for m in messages]
-    last = _last_assistant_index(repaired)
-    if last is not None:
-        repaired[last].parts = [p for p in repaired[last].parts if not _unsigned_thinking(p)]
-    repaired = [m for m in repaired if m.role != "assistant" or m.parts]
-    _answer_dangling_calls(repaired)
-    return repaired
-
-
-def _answer_dangling_calls(history: list[Message]) -> None:
-    missing = unanswered_tool_calls(history)
-    if not missing:
-        return
-    index = _last_assistant_index(history)
-    assert index is not None  # there are calls, so there is an assistant message
-    # Results must directly follow the call's message: go past the results that exist.
-    insert_at = index + 1
-    while insert_at < len(history) and history[insert_at].role == "tool":
-        insert_at += 1
-    results = [ToolResultPart(call.call_id, NOT_EXECUTED, is_error=True) for call in missing]
-    history.insert(insert_at, Message("tool", builtins.list(results)))
-
-
-def _last_assistant_index(history: list[Message]) -> int | None:
-    for index in range(len(history) - 1, -1, -1):
-        if history[index].role == "assistant":
-            return index
-    return None
-
-
-def _unsigned_thinking(part: object) -> bool:
-    # A redacted block carries its opaque payload instead of a signature: keep it.
-    return isinstance(part, ThinkingPart) and part.signature is None and part.redacted_data is None
 
 
 # -- helpers ---------------------------------------------------------------------------

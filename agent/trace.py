@@ -78,8 +78,9 @@ def describe_delta(delta: Delta) -> tuple[str, int, dict[str, Any]]:
             return "block_end", 0, {}
         case StopChunk(reason=reason, raw=raw):
             return "stop", _utf8_len(raw), {"reason": reason}
-        case UsageChunk(input_tokens=inp, output_tokens=out):
-            return "usage", 0, {"input_tokens": inp, "output_tokens": out}
+        case UsageChunk():
+            figures = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+            return "usage", 0, {name: getattr(delta, name) for name in figures}
         case KeepAlive():
             return "keep_alive", 0, {}
         case StreamEnd():
@@ -225,8 +226,7 @@ class TraceWriter:
         return {
             "state": snapshot.state,
             "stop_reason": snapshot.stop_reason,
-            "input_tokens": snapshot.usage.input_tokens,
-            "output_tokens": snapshot.usage.output_tokens,
+            **snapshot.usage.to_dict(),
             "cut_tool_call": snapshot.cut_call.name if snapshot.cut_call else None,
             "error_kind": error.kind if error else None,
             "error_message": self._scrub(error.message) if error else None,

@@ -16,7 +16,7 @@ from agent.providers import anthropic_messages, chat_completions
 from agent.streaming.accumulator import Accumulator, ResponseSnapshot
 from agent.streaming.deltas import Delta
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "wire-samples"
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "wire-samples"
 
 
 def sample_bytes(name: str) -> bytes:

@@ -1,6 +1,7 @@
 """Tools the model can call: the registry that runs them and the built-in set.
 
-This package imports only the standard library, never the rest of the project.
+This package imports the standard library, pydantic and jsonschema (those two only when a
+tool is built or checked), never the rest of the project.
 """
 
 from tools.base import Tool, ToolContext, ToolError, ToolOutcome, ToolRegistry, target_of

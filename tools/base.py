@@ -2,19 +2,22 @@
 
 ``ToolRegistry.execute`` never raises. Whatever goes wrong inside a tool becomes an
 error *result* for the model to read, because a crashed turn loses the user's work
-while an error result lets the model correct itself.
+while an error result lets the model correct itself. Every outcome, error or not, goes
+through the context's ``redact`` before it leaves the registry: that is the one place
+where secret values are taken out of what the model, the session and the UI see.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tools.schema import validate_arguments
+from tools.sandbox import Sandbox
+from tools.schema import compile_validator, validate_arguments
 
 __all__ = [
     "Tool",
@@ -41,7 +44,8 @@ class ToolError(Exception):
 @dataclass
 class ToolContext:
     """What a tool handler gets besides its arguments: the working directory it is confined to, the
-    approval callback for dangerous actions, the output cap and the cancel event."""
+    approval callback for dangerous actions, the output cap, the cancel event, the environment
+    and sandbox for commands, and the redactor applied to every outcome."""
 
     workdir: Path
     # (tool_name, description_of_action) -> allowed? None means everything is allowed.
@@ -50,6 +54,13 @@ class ToolContext:
     # Set when the user interrupts the turn: a long-running tool (terminal) polls it and
     # stops its work early. None means the tool cannot be interrupted.
     cancel: threading.Event | None = None
+    # The environment commands run with. None: this process's, without what the default
+    # denylist of tools.secrets matches (the agent passes one without its provider keys).
+    environment: Mapping[str, str] | None = None
+    # Applied to every outcome's text (tools.secrets.Redactor); None leaves text as it is.
+    redact: Callable[[str], str] | None = None
+    # Run commands under bubblewrap (tools.sandbox); None runs them directly.
+    sandbox: Sandbox | None = None
 
     def __post_init__(self) -> None:
         # Confinement checks compare resolved paths, so the root must be resolved too.
@@ -82,11 +93,19 @@ class ToolOutcome:
 
 
 class ToolRegistry:
+    """The tools of one agent, by name. Raises ``ValueError`` for a duplicate name or a schema
+    that is not valid JSON Schema: a mistake in a tool shows when the agent is built."""
+
     def __init__(self, tools: Iterable[Tool]) -> None:
         self._tools: dict[str, Tool] = {}
+        self._validators: dict[str, Callable[[Any], list[str]]] = {}
         for tool in tools:
             if tool.name in self._tools:
                 raise ValueError(f"duplicate tool name {tool.name!r}")
+            try:
+                self._validators[tool.name] = compile_validator(tool.schema)
+            except ValueError as exc:
+                raise ValueError(f"tool {tool.name!r}: its schema is {exc}") from None
             self._tools[tool.name] = tool
 
     def get(self, name: str) -> Tool | None:
@@ -105,14 +124,25 @@ class ToolRegistry:
         return name in self._tools
 
     def execute(self, name: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
-        """Run a tool call; every failure becomes an error outcome instead of an exception."""
+        """Run a tool call; every failure becomes an error outcome instead of an exception.
+        The outcome's content and summary have been through ``ctx.redact``."""
+        outcome = self._execute(name, arguments, ctx)
+        if ctx.redact is None:
+            return outcome
+        return replace(outcome, content=ctx.redact(outcome.content), summary=ctx.redact(outcome.summary))
+
+    def _execute(self, name: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
         tool = self._tools.get(name)
         if tool is None:
             available = ", ".join(self._tools) or "none"
             return _error(f"unknown tool '{name}'; available tools: {available}")
         if arguments is None:  # some wires send null for a call without arguments
             arguments = {}
-        problems = validate_arguments(tool.schema, arguments)
+        try:
+            problems = self._validators[name](arguments)
+        except Exception as exc:  # e.g. a "$ref" in a hand-written schema that leads nowhere
+            detail = _one_line(f"{type(exc).__name__}: {exc}")
+            return _error(f"tool {name} cannot run, its schema is broken ({detail}); do not call it again")
         if problems:
             return _error(f"invalid arguments for {name}: " + "; ".join(problems))
         try:

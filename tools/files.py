@@ -1,4 +1,10 @@
-"""File tools: read_file, write_file, patch and list_dir, all confined to the workdir."""
+"""File tools: read_file, write_file, patch and list_dir, all confined to the workdir.
+
+Paths are checked with ``tools.paths`` and opened with ``tools.confined``, which
+refuses a symlink swapped in after the check, refuses FIFOs, devices and oversized files
+before reading, and replaces files atomically. Writes under ``.git/`` (hooks run on the
+user's next commit) ask for approval like a dangerous command.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.base import Tool, ToolContext, ToolError
+from tools.confined import MAX_READ_BYTES, confined_dir, read_at, read_confined, replace_at
 from tools.patch import apply_edits
 from tools.paths import display_path, resolve_in_workdir
 from tools.text import body_budget, count_lines, plural
@@ -17,6 +24,7 @@ __all__ = ["list_dir_tool", "patch_tool", "read_file_tool", "write_file_tool"]
 DEFAULT_READ_LIMIT = 2000
 MAX_LIST_ENTRIES = 500
 _NOTE_RESERVE = 300  # room kept free under max_output_chars for the header and notes
+GIT_WRITE_REASON = "writes inside .git, where hooks and settings can run code on your next git command"
 
 
 # --- read_file -------------------------------------------------------------------------
@@ -25,7 +33,7 @@ _NOTE_RESERVE = 300  # room kept free under max_output_chars for the header and 
 def _read_file(args: dict[str, Any], ctx: ToolContext) -> str:
     path = resolve_in_workdir(ctx.workdir, args["path"])
     shown = display_path(ctx.workdir, path)
-    data = _read_bytes(path, shown)
+    data = _read_bytes(ctx, path, shown)
     if b"\0" in data:
         raise ToolError(f"{shown} looks like a binary file (it contains NUL bytes); read_file reads text")
     lines = _split_lines(data.decode("utf-8", errors="replace"))
@@ -96,18 +104,13 @@ def _summarize_read(args: dict[str, Any], content: str) -> str:
 def _write_file(args: dict[str, Any], ctx: ToolContext) -> str:
     path = resolve_in_workdir(ctx.workdir, args["path"])
     shown = display_path(ctx.workdir, path)
-    if path.is_dir():
+    if path == ctx.workdir:
         raise ToolError(f"{shown} is a directory; give a file path")
+    _approve_git_write(ctx, "write_file", path, shown)
     content: str = args["content"]
     append = args.get("mode", "overwrite") == "append"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # newline="" writes the text exactly as given, without newline translation.
-        with path.open("a" if append else "w", encoding="utf-8", newline="") as handle:
-            handle.write(content)
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ToolError(f"cannot write {shown}: {exc.strerror or exc}") from exc
+    with confined_dir(ctx.workdir, path.parent, shown, verb="write", create=True) as folder:
+        size = replace_at(folder, path.name, shown, content.encode("utf-8"), append=append)
     verb = "appended" if append else "wrote"
     return f"{verb} {len(content):,} characters to {shown} (now {size:,} bytes)"
 
@@ -122,19 +125,24 @@ def _summarize_write(args: dict[str, Any], content: str) -> str:
 def _patch(args: dict[str, Any], ctx: ToolContext) -> str:
     path = resolve_in_workdir(ctx.workdir, args["path"])
     shown = display_path(ctx.workdir, path)
-    data = _read_bytes(path, shown, missing_hint="; use write_file to create it")
-    if b"\0" in data:
-        raise ToolError(f"{shown} looks like a binary file; patch only edits text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:  # replacing bytes would silently corrupt the file
-        raise ToolError(f"{shown} is not valid UTF-8 text; patch cannot edit it safely") from exc
-    edits = [(edit["old"], edit["new"]) for edit in args["edits"]]
-    new_text = _apply_keeping_crlf(text, edits)
-    try:
-        path.write_bytes(new_text.encode("utf-8"))
-    except OSError as exc:
-        raise ToolError(f"cannot write {shown}: {exc.strerror or exc}") from exc
+    if path == ctx.workdir:
+        raise ToolError(f"{shown} is a directory; give a file path")
+    _approve_git_write(ctx, "patch", path, shown)
+    missing = "; use write_file to create it"
+    if not path.parent.is_dir():
+        raise ToolError(f"file not found: {shown}{missing}")
+    # One folder descriptor for the read and the write: both see the same folder.
+    with confined_dir(ctx.workdir, path.parent, shown, verb="edit") as folder:
+        data = read_at(folder, path.name, shown, missing_hint=missing)
+        if b"\0" in data:
+            raise ToolError(f"{shown} looks like a binary file; patch only edits text")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:  # replacing bytes would silently corrupt the file
+            raise ToolError(f"{shown} is not valid UTF-8 text; patch cannot edit it safely") from exc
+        edits = [(edit["old"], edit["new"]) for edit in args["edits"]]
+        new_text = _apply_keeping_crlf(text, edits)
+        replace_at(folder, path.name, shown, new_text.encode("utf-8"))
     return f"applied {plural(len(edits), 'edit')} to {shown} ({count_lines(text):,} -> {count_lines(new_text):,} lines)"
 
 
@@ -161,12 +169,13 @@ def _list_dir(args: dict[str, Any], ctx: ToolContext) -> str:
         raise ToolError(f"directory not found: {shown}")
     if not path.is_dir():
         raise ToolError(f"{shown} is a file, not a directory; use read_file to read it")
-    try:
-        entries = sorted(os.scandir(path), key=lambda entry: entry.name)
-    except OSError as exc:
-        raise ToolError(f"cannot list {shown}: {exc.strerror or exc}") from exc
-    lines = [f"[{plural(len(entries), 'entry', 'entries')} in {shown}]"]
-    lines += [_describe(entry) for entry in entries[:MAX_LIST_ENTRIES]]
+    with confined_dir(ctx.workdir, path, shown, verb="list") as folder:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            raise ToolError(f"cannot list {shown}: {exc.strerror or exc}") from exc
+        described = [_describe(entry, folder) for entry in entries[:MAX_LIST_ENTRIES]]
+    lines = [f"[{plural(len(entries), 'entry', 'entries')} in {shown}]", *described]
     if not entries:
         lines.append("(empty directory)")
     if len(entries) > MAX_LIST_ENTRIES:
@@ -174,11 +183,11 @@ def _list_dir(args: dict[str, Any], ctx: ToolContext) -> str:
     return "\n".join(lines)
 
 
-def _describe(entry: os.DirEntry[str]) -> str:
+def _describe(entry: os.DirEntry[str], folder: int) -> str:
     try:
         if entry.is_symlink():
             slash = "/" if entry.is_dir() else ""
-            return f"{entry.name}{slash} -> {os.readlink(entry.path)}"
+            return f"{entry.name}{slash} -> {os.readlink(entry.name, dir_fd=folder)}"
         if entry.is_dir():
             return f"{entry.name}/"
         return f"{entry.name} ({entry.stat().st_size:,} bytes)"
@@ -193,15 +202,23 @@ def _summarize_list(args: dict[str, Any], content: str) -> str:
 # --- shared ----------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path, shown: str, missing_hint: str = "") -> bytes:
-    if path.is_dir():
+def _read_bytes(ctx: ToolContext, path: Path, shown: str) -> bytes:
+    if path == ctx.workdir:
         raise ToolError(f"{shown} is a directory; use list_dir to see what it contains")
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ToolError(f"file not found: {shown}{missing_hint}") from exc
-    except OSError as exc:
-        raise ToolError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    if not path.parent.is_dir():
+        raise ToolError(f"file not found: {shown}")
+    return read_confined(ctx.workdir, path, shown, limit=MAX_READ_BYTES)
+
+
+def _approve_git_write(ctx: ToolContext, tool: str, path: Path, shown: str) -> None:
+    """A write under .git/ (hooks, config) can run code later: ask like a dangerous command."""
+    if ctx.approve is None or ".git" not in path.relative_to(ctx.workdir).parts:
+        return
+    if not ctx.approve(tool, f"{GIT_WRITE_REASON}: {shown}"):
+        raise ToolError(
+            f"refused: {shown} is inside .git, and the user did not approve this write; do not retry it as is. "
+            "Ask the user how to proceed."
+        )
 
 
 def _path_property(description: str) -> dict[str, Any]:
@@ -214,7 +231,8 @@ def read_file_tool() -> Tool:
         description=(
             "Read a text file inside the working directory. Returns a header line such as "
             "'[lines 1-40 of 120 in notes.txt]' followed by the lines verbatim. Use offset and "
-            "limit to read a long file in parts. Binary files are refused."
+            "limit to read a long file in parts. Binary files, special files (FIFOs, devices) and "
+            f"files over {MAX_READ_BYTES:,} bytes are refused."
         ),
         schema={
             "type": "object",

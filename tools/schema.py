@@ -1,107 +1,115 @@
-"""A small JSON Schema subset validator for tool arguments.
+"""Tool arguments checked against the tool's JSON Schema (draft 2020-12) by ``jsonschema``.
 
-Models sometimes send arguments of the wrong shape; a precise, human-readable error
-("edits[1].old: expected string, got integer") lets the model fix its next call
-instead of the handler failing with a confusing ``TypeError``. Only the keywords the
-built-in schemas use are supported: type, properties, required, additionalProperties
-(bool), items, enum, minimum, maximum and minLength. Unknown keywords are ignored.
+A precise message ("edits[1].old: expected string, got integer") lets the model fix its
+next call. ``jsonschema`` is imported on first use: ``stayline --help`` does not load it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
-__all__ = ["json_type_name", "validate_arguments"]
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+
+__all__ = ["compile_validator", "field_path", "json_type_name", "validate_arguments"]
 
 _MAX_ERRORS = 20  # enough to be useful, few enough not to flood the model
+_MAX_SHOWN = 60  # characters of the model's own value quoted back to it
+_JSON_TYPES = (("null", type(None)), ("boolean", bool), ("integer", int), ("number", float), ("string", str))
+# Where jsonschema's own message does not say the limit; the others are used as they are.
+_TEMPLATES = {
+    "type": "expected {limit}, got {kind}",
+    "enum": "expected one of {limit}, got {value}",
+    "minimum": "must be >= {limit}, got {value}",
+    "maximum": "must be <= {limit}, got {value}",
+    "minLength": "must be at least {limit} characters long",
+    "maxLength": "must be at most {limit} characters long, got {size}",
+    "minItems": "must have at least {limit} items, got {size}",
+    "maxItems": "must have at most {limit} items, got {size}",
+}
 
 
 def json_type_name(value: Any) -> str:
     """The JSON name of a Python value's type, as the model would think of it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):  # before int: bool is a subclass of int
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    kinds = (*_JSON_TYPES, ("array", list), ("object", dict))
+    return next((name for name, kind in kinds if isinstance(value, kind)), type(value).__name__)
 
 
-def _matches_type(value: Any, expected: str) -> bool:
-    actual = json_type_name(value)
-    if expected == "number":
-        return actual in ("integer", "number")
-    if expected == "integer":
-        # JSON has one number type: 5.0 is a valid integer (as in JSON Schema draft 6+).
-        return actual == "integer" or (actual == "number" and float(value).is_integer())
-    return actual == expected
+def field_path(parts: Iterable[str | int]) -> str:
+    """``("edits", 1, "old")`` as ``edits[1].old``; the empty path is ``arguments``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".") or "arguments"
 
 
-def _label(path: str) -> str:
-    return path or "arguments"
+def compile_validator(schema: dict[str, Any]) -> Callable[[Any], list[str]]:
+    """A checker for ``schema``: value -> readable errors, none when the value is valid.
+    Raises ``ValueError`` when ``schema`` itself is not valid JSON Schema."""
+    from jsonschema import Draft202012Validator, SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"not a valid JSON Schema: {exc.message} (at {field_path(exc.absolute_path)})") from None
+    outside = next(_references_outside(schema), None)
+    if outside is not None:  # jsonschema would fetch it over the network while checking arguments
+        raise ValueError(f"not self-contained: $ref {outside!r} points outside it; inline what it refers to")
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return lambda value: list(dict.fromkeys(_describe(error) for error in validator.iter_errors(value)))[:_MAX_ERRORS]
 
 
 def validate_arguments(schema: dict[str, Any], value: Any) -> list[str]:
     """Return human-readable errors; an empty list means ``value`` is valid."""
-    errors: list[str] = []
-    _validate(schema, value, "", errors)
-    return errors[:_MAX_ERRORS]
+    return compile_validator(schema)(value)
 
 
-def _validate(schema: dict[str, Any], value: Any, path: str, errors: list[str]) -> None:
-    if not _check_type(schema, value, path, errors):
-        return  # deeper checks on a value of the wrong type only produce noise
-    if "enum" in schema and value not in schema["enum"]:
-        allowed = ", ".join(repr(v) for v in schema["enum"])
-        errors.append(f"{_label(path)}: expected one of {allowed}, got {value!r}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        _check_range(schema, value, path, errors)
-    if isinstance(value, str) and len(value) < schema.get("minLength", 0):
-        errors.append(f"{_label(path)}: must be at least {schema['minLength']} characters long")
-    if isinstance(value, dict):
-        _check_object(schema, value, path, errors)
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            _validate(schema["items"], item, f"{path}[{index}]", errors)
+def _references_outside(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        yield from [ref] if isinstance(ref, str) and not ref.startswith("#") else []
+    for child in node.values() if isinstance(node, dict) else node if isinstance(node, list) else ():
+        yield from _references_outside(child)
 
 
-def _check_type(schema: dict[str, Any], value: Any, path: str, errors: list[str]) -> bool:
-    expected = schema.get("type")
-    if expected is None:
-        return True
-    options = [expected] if isinstance(expected, str) else list(expected)
-    if any(_matches_type(value, option) for option in options):
-        return True
-    wanted = " or ".join(options)
-    errors.append(f"{_label(path)}: expected {wanted}, got {json_type_name(value)}")
-    return False
+def _describe(error: ValidationError) -> str:
+    keyword, where = error.validator, field_path(error.absolute_path)
+    limit, value = cast(Any, error.validator_value), cast(Any, error.instance)  # jsonschema types them "maybe unset"
+    prefix = f"{where}: " if error.absolute_path else ""
+    if keyword == "required":
+        return "; ".join(f"{prefix}missing required field '{name}'" for name in limit if name not in value)
+    if keyword == "additionalProperties" and limit is False:
+        schema = cast(Any, error.schema)
+        known, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+        extra = [name for name in value if name not in known and not any(re.search(p, name) for p in patterns)]
+        return "; ".join(f"{prefix}unexpected field '{name}' (allowed: {', '.join(known) or 'none'})" for name in extra)
+    if keyword in ("anyOf", "oneOf") and error.context:
+        return _closest_alternative(error)
+    if keyword not in _TEMPLATES:  # jsonschema's own message, with the model's value cut short
+        return f"{where}: {error.message.replace(repr(value), _show(value), 1)}"
+    shown = _kinds(limit) if keyword == "type" else ", ".join(map(_show, limit)) if keyword == "enum" else limit
+    size = len(value) if isinstance(value, (str, list)) else 0
+    return f"{where}: " + _TEMPLATES[keyword].format(
+        limit=shown, value=_show(value), kind=json_type_name(value), size=size
+    )
 
 
-def _check_range(schema: dict[str, Any], value: float, path: str, errors: list[str]) -> None:
-    if "minimum" in schema and value < schema["minimum"]:
-        errors.append(f"{_label(path)}: must be >= {schema['minimum']}, got {value}")
-    if "maximum" in schema and value > schema["maximum"]:
-        errors.append(f"{_label(path)}: must be <= {schema['maximum']}, got {value}")
+def _closest_alternative(error: ValidationError) -> str:
+    """anyOf/oneOf: explain the alternative the value came closest to, not all of them."""
+    from jsonschema.exceptions import best_match
+
+    # An alternative whose type does not even match is the least useful one to explain.
+    mismatched = [sub for sub in error.context or () if sub.validator == "type" and not sub.relative_path]
+    closer = [sub for sub in error.context or () if sub not in mismatched]
+    if closer:
+        return _describe(best_match(closer))
+    kinds = " or ".join(_kinds(cast(Any, sub.validator_value)) for sub in mismatched)
+    return f"{field_path(error.absolute_path)}: expected {kinds}, got {json_type_name(error.instance)}"
 
 
-def _check_object(schema: dict[str, Any], value: dict[str, Any], path: str, errors: list[str]) -> None:
-    prefix = f"{path}: " if path else ""
-    for name in schema.get("required", []):
-        if name not in value:
-            errors.append(f"{prefix}missing required field '{name}'")
-    properties: dict[str, Any] = schema.get("properties", {})
-    for name, item in value.items():
-        child = f"{path}.{name}" if path else name
-        if name in properties:
-            _validate(properties[name], item, child, errors)
-        elif schema.get("additionalProperties", True) is False:
-            allowed = ", ".join(properties) or "none"
-            errors.append(f"{prefix}unexpected field '{name}' (allowed: {allowed})")
+def _kinds(limit: str | list[str]) -> str:
+    return " or ".join([limit] if isinstance(limit, str) else limit)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

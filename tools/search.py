@@ -1,4 +1,8 @@
-"""search_files: a Python-regex grep over the text files of the working directory."""
+"""search_files: a Python-regex grep over the text files of the working directory.
+
+Files are read through ``tools.confined`` like read_file's: a FIFO or device is skipped
+without being opened for reading, and a symlink swapped in is not followed.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.base import Tool, ToolContext, ToolError
+from tools.confined import read_confined
 from tools.paths import display_path, is_inside, resolve_in_workdir
 from tools.text import body_budget, looks_binary, plural
 
@@ -70,7 +75,8 @@ def _search_files(args: dict[str, Any], ctx: ToolContext) -> str:
         relpath = display_path(ctx.workdir, path)
         if glob and not _glob_matches(relpath, glob):
             continue
-        if not all(hits.add(relpath, number, text) for number, text in _matching_lines(path, regex)):
+        lines = _matching_lines(ctx.workdir, path, relpath, regex)
+        if not all(hits.add(relpath, number, text) for number, text in lines):
             break
     return _report(hits, pattern, display_path(ctx.workdir, root), glob)
 
@@ -98,12 +104,11 @@ def _glob_matches(relpath: str, glob: str) -> bool:
     return glob.startswith("**/") and fnmatchcase(relpath, glob[3:])
 
 
-def _matching_lines(path: Path, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+def _matching_lines(workdir: Path, path: Path, shown: str, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
     try:
-        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
-            return
-        data = path.read_bytes()
-    except OSError:  # unreadable or vanished: searching is best-effort
+        target = path.resolve() if path.is_symlink() else path  # checked inside by _iter_files
+        data = read_confined(workdir, target, shown, limit=MAX_FILE_BYTES)
+    except (OSError, ToolError):  # special, too big, unreadable or vanished: searching is best-effort
         return
     if looks_binary(data):
         return

@@ -5,6 +5,11 @@ tree it started can be stopped with one signal; killing only the shell would lea
 its children running and, worse, holding our output pipe open forever. The same
 happens when the user interrupts the turn (``ToolContext.cancel`` is set): the
 command is stopped within a poll interval instead of running to its end.
+
+The command never sees credentials: it runs with ``ToolContext.environment`` (the agent
+leaves out its provider keys) or, without one, with this process's environment minus
+what the default denylist of ``tools.secrets`` matches. With ``ToolContext.sandbox`` it
+runs under bubblewrap (``tools.sandbox``).
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from tools.approval import dangerous_reason
 from tools.base import Tool, ToolContext, ToolError
+from tools.sandbox import Sandbox
+from tools.secrets import child_environment
 from tools.text import body_budget, count_lines, plural
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_TIMEOUT", "CommandResult", "run_command", "terminal_tool"]
@@ -88,12 +96,21 @@ def run_command(
     timeout: float,
     max_output_chars: int,
     cancel: threading.Event | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> CommandResult:
     """Run ``command`` with a shell, combining stdout and stderr; never waits past ``timeout``,
-    nor more than a poll interval after ``cancel`` is set."""
+    nor more than a poll interval after ``cancel`` is set. ``env`` None means this process's
+    environment without what the default denylist matches. Raises FileNotFoundError when
+    the sandbox's bubblewrap is not installed."""
+    argv = [_shell(), "-c", command]
+    if sandbox is not None:
+        argv = sandbox.wrap(argv, workdir)
     proc = subprocess.Popen(
-        [_shell(), "-c", command],
+        argv,
         cwd=workdir,
+        env=dict(env) if env is not None else child_environment().env,
         stdin=subprocess.DEVNULL,  # an interactive prompt must fail, not hang the turn
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -242,7 +259,12 @@ def _terminal(args: dict[str, Any], ctx: ToolContext) -> str:
     timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
     _check_approval(command, ctx)
     budget = body_budget(ctx.max_output_chars, _NOTE_RESERVE)
-    result = run_command(command, ctx.workdir, timeout, budget, ctx.cancel)
+    try:
+        result = run_command(
+            command, ctx.workdir, timeout, budget, ctx.cancel, env=ctx.environment, sandbox=ctx.sandbox
+        )
+    except FileNotFoundError as exc:  # the sandbox's bubblewrap went away: never run unconfined
+        raise ToolError(f"not run: {exc}") from exc
     output = result.output or "(no output)"
     if result.cancelled:
         raise ToolError(f"{INTERRUPTED}\n{output}")

@@ -2,9 +2,10 @@
 
 ``AIAgent(approve=make_chat_approver())`` makes the terminal tool ask, for every command
 ``tools.approval`` flags, "Run this command? [y]es / [n]o / [a]lways for this
-session". "always" is remembered by this approver for the same tool and the same
-reason (e.g. "runs a command with root privileges"), not for every dangerous command.
-Anything but a clear yes (Ctrl+C, Ctrl+D, an empty answer, no terminal) is a no.
+session" (and the file tools, for writes under ``.git/``). "always" is remembered by
+this approver for that tool and that exact command (or path), never for a reason: an
+approved ``sudo apt update`` does not approve ``sudo rm -rf /``. Anything but a clear
+yes (Ctrl+C, Ctrl+D, an empty answer, no terminal) is a no.
 
 The question is asked with prompt_toolkit while the turn's live display is paused.
 """
@@ -20,17 +21,19 @@ from typing import Literal
 
 from agent.cli.live import suspended_view
 from agent.cli.render import one_line
+from agent.cli.safe_text import clean
 
 Ask = Callable[[str], str]  # shows the question, returns what the user typed
 Say = Callable[[str], None]
 Verdict = Literal["yes", "no", "always"]
 
 QUESTION = "Run this command? [y]es / [n]o / [a]lways for this session: "
+FILE_QUESTION = "Allow this write? [y]es / [n]o / [a]lways for this session: "
 MAX_ASKS = 3
 COMMAND_LIMIT = 2_000
 _VERDICT_LINES: dict[Verdict, str] = {
     "yes": "✓ approved",
-    "always": "✓ approved, and from now on in this session for commands with the same reason",
+    "always": "✓ approved, and from now on in this session for exactly this",
     "no": "✗ refused: the command was not run",
 }
 _STYLES = {"⚠": "yellow", "✗": "red", "✓": "dim"}
@@ -76,7 +79,7 @@ class ChatApprover:
 
     @property
     def always(self) -> frozenset[tuple[str, str]]:
-        """The (tool, reason) pairs answered "always" so far."""
+        """The (tool, command or path) pairs answered "always" so far."""
         return frozenset(self._always)
 
     def forget(self) -> None:
@@ -85,7 +88,7 @@ class ChatApprover:
 
     def __call__(self, tool: str, action: str) -> bool:
         reason, command = split_action(action)
-        key = (tool, reason)
+        key = (tool, command.strip())
         with self._lock:
             if key in self._always:
                 self._say(f"✓ allowed for this session: {one_line(command, 120)}")
@@ -99,9 +102,10 @@ class ChatApprover:
 
     def _question(self, tool: str, reason: str, command: str) -> Verdict:
         self._say(describe(tool, reason, command))
+        question = QUESTION if tool == "terminal" else FILE_QUESTION
         for _ in range(MAX_ASKS):
             try:
-                answer = self._ask(QUESTION)
+                answer = self._ask(question)
             except (EOFError, KeyboardInterrupt):
                 return "no"
             except Exception as exc:  # no usable terminal: refuse, and say why
@@ -140,4 +144,4 @@ def _print(line: str) -> None:
     from rich.console import Console
 
     style = _STYLES.get(line[:1], "")
-    Console(file=sys.stdout, highlight=False).print(line, style=style, markup=False, soft_wrap=True)
+    Console(file=sys.stdout, highlight=False).print(clean(line), style=style, markup=False, soft_wrap=True)

@@ -10,6 +10,9 @@ Two views with one interface, chosen by ``make_view``:
 - ``ChatPrinter`` (a pipe, a file, a dumb terminal): the text as it arrives, and the
   same status lines, with no cursor movement at all.
 
+Both views clean what they show (``safe_text``): model text cannot move the cursor,
+erase lines or reach the clipboard.
+
 Threads: the turn's events arrive on the main thread; the Ctrl+C relay thread prints a
 status line; rich's refresh thread asks for the live area. Everything that prints holds
 ``_out_lock`` from deciding what to print until it is printed, so lines never swap; the
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from agent.cli.markdown_stream import MarkdownStream, open_fence
 from agent.cli.render import WAITING, one_line, status_line, status_style
+from agent.cli.safe_text import CleanStream, clean
 
 if TYPE_CHECKING:
     from agent.events import ToolCallFinished, ToolCallStarted
@@ -92,18 +96,22 @@ class ChatPrinter:
         self._console = console
         self._at_line_start = True
         self._lock = threading.RLock()
+        self._clean = CleanStream()
 
     def begin_turn(self) -> None:
         global _active
         _active = self
 
     def text(self, chunk: str) -> None:
-        if not chunk:
-            return
         with self._lock:
-            self._out.write(chunk)
-            self._out.flush()
-            self._at_line_start = chunk.endswith("\n")
+            self._write(self._clean.feed(chunk))
+
+    def _write(self, safe: str) -> None:
+        if not safe:
+            return
+        self._out.write(safe)
+        self._out.flush()
+        self._at_line_start = safe.endswith("\n")
 
     def activity(self, label: str) -> None:
         return None
@@ -121,12 +129,13 @@ class ChatPrinter:
         with self._lock:
             self._break_line()
             # markup off: the line holds model/tool text, which may contain [brackets]
-            self._console.print(line, style=style or None, markup=False, highlight=False, soft_wrap=True)
+            self._console.print(clean(line), style=style or None, markup=False, highlight=False, soft_wrap=True)
             self._at_line_start = True
 
     def end_turn(self) -> None:
         global _active
         with self._lock:
+            self._write(self._clean.flush())
             self._break_line()
         if _active is self:
             _active = None
@@ -158,6 +167,7 @@ class LiveView:
         self._out_lock = threading.RLock()
         self._state_lock = threading.Lock()
         self._live: Any = None
+        self._clean = CleanStream()
         self._doc: MarkdownStream[list[Any]] | None = None
         self._reopen = ""  # a code fence the previous document left open
         self._label: str | None = None  # None: no spinner (text is streaming)
@@ -174,6 +184,7 @@ class LiveView:
     def end_turn(self) -> None:
         global _active
         with self._out_lock:
+            self._feed(self._clean.flush())
             self._flush_document()
             with self._state_lock:
                 self._label = None
@@ -197,21 +208,25 @@ class LiveView:
 
     # -- events ----------------------------------------------------------------------
     def text(self, chunk: str) -> None:
-        if not chunk:
-            return
         with self._out_lock:
-            with self._state_lock:
-                if self._doc is None:
-                    self._doc = self._new_document(self._reopen)
-                    self._reopen = ""
-                self._doc.feed(chunk)
-                self._label = None
-                now = time.monotonic()
-                lines = []
-                if now - self._last_take >= 1 / self._refresh:
-                    self._last_take = now
-                    lines = self._doc.take_stable()
-            self._print_lines(lines)
+            self._feed(self._clean.feed(chunk))
+
+    def _feed(self, safe: str) -> None:
+        """Add cleaned text to the document; prints what settled (``_out_lock`` held)."""
+        if not safe:
+            return
+        with self._state_lock:
+            if self._doc is None:
+                self._doc = self._new_document(self._reopen)
+                self._reopen = ""
+            self._doc.feed(safe)
+            self._label = None
+            now = time.monotonic()
+            lines = []
+            if now - self._last_take >= 1 / self._refresh:
+                self._last_take = now
+                lines = self._doc.take_stable()
+        self._print_lines(lines)
 
     def activity(self, label: str) -> None:
         """What the spinner says until text streams ("thinking…", "writing a call")."""
@@ -238,7 +253,7 @@ class LiveView:
             self._flush_document()
             if self._live is not None:
                 self._live.refresh()
-            self._console.print(Text(line, style=style or ""), soft_wrap=True)
+            self._console.print(Text(clean(line), style=style or ""), soft_wrap=True)
 
     # -- internals -------------------------------------------------------------------
     def _set_footer(self, label: str, since: float | None = None) -> None:

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run dangerous commands without asking (otherwise the chat asks and -q refuses them)",
     )
+    parser.add_argument(
+        "--sandbox", action="store_true", help="run commands under bubblewrap: only the workdir writable, no network"
+    )
     sessions = parser.add_mutually_exclusive_group()
     sessions.add_argument(
         "--continue", dest="continue_session", action="store_true", help="continue the latest session"
@@ -196,6 +199,7 @@ def load_cli_settings(args: argparse.Namespace, *, interactive: bool) -> Setting
 
     Dangerous commands: ``--yolo`` allows them; otherwise the config file's ``approval``
     applies, except that a single shot has nobody to ask, so "ask" becomes "refuse".
+    ``--sandbox`` turns the sandbox on whatever the file says.
     """
     from agent.config_file import config_path, load_settings
 
@@ -203,6 +207,8 @@ def load_cli_settings(args: argparse.Namespace, *, interactive: bool) -> Setting
     flags = agent_kwargs(args)
     if args.yolo:
         flags["approval"] = "yolo"
+    if args.sandbox:
+        flags["sandbox"] = True
     settings = load_settings(path, flags, required=args.config is not None)
     if not interactive and settings.approval == "ask":
         settings = settings.with_values(approval="refuse")

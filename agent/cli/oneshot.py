@@ -2,17 +2,27 @@
 
 stdout carries only the final answer (or the one ``--json`` object), so it can be
 piped into another program; everything a person watching wants to see goes to stderr.
+
+Model text cannot drive the user's terminal: progress lines are always cleaned
+(``safe_text.clean``), and so is the answer when stdout is a terminal. Piped or
+redirected, the answer stays byte-exact: it is data for another program. The JSON
+object is valid JSON either way; on a terminal its C1 controls are written as ``\\u``
+escapes (the same JSON value).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.render import one_line, status_line
+from agent.cli.safe_text import clean
+from agent.errors import StaylineError
 from agent.events import ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
+from agent.usage import Usage
 
 if TYPE_CHECKING:
     from agent.agent import AIAgent
@@ -20,6 +30,8 @@ if TYPE_CHECKING:
 
 
 _NO_RESULT = "the turn ended without a result"
+# JSON escapes C0 controls itself; DEL and the C1 range it leaves raw.
+_JSON_RAW_CONTROLS = re.compile(r"[\x7f-\x9f]")
 _EXIT_BY_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}
 
 
@@ -50,6 +62,11 @@ def run_single(agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err
                 _write_json(out, _forced_quit_json(agent))
             _say(err, "stayline: interrupted")
             return EXIT_INTERRUPTED
+        except StaylineError as exc:  # e.g. the session could not be saved: say so, no traceback
+            if json_mode:
+                _write_json(out, _json_object(agent, "failed", "", str(exc), {}))
+            _say(err, f"stayline: error: {exc}")
+            return EXIT_FAILED
 
 
 def _consume(
@@ -118,7 +135,7 @@ def _json_object(
         "status": status,
         "final_text": final_text,
         "api_calls": 0,
-        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "usage": Usage().to_dict(),
         "error": error,
         "session_id": getattr(agent, "session_id", None),
         "events": dict(counts),
@@ -133,15 +150,27 @@ def _forced_quit_json(agent: AIAgent) -> dict[str, Any]:
 
 
 def _write_json(out: TextIO, value: dict[str, Any]) -> None:
-    out.write(json.dumps(value, ensure_ascii=False) + "\n")
+    text = json.dumps(value, ensure_ascii=False)
+    if _is_terminal(out):
+        text = _JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    out.write(text + "\n")
     out.flush()
 
 
 def _write_answer(out: TextIO, text: str) -> None:
+    if _is_terminal(out):
+        text = clean(text)
     out.write(text if text.endswith("\n") else text + "\n")
     out.flush()
 
 
 def _say(err: TextIO, line: str) -> None:
-    err.write(line + "\n")
+    err.write(clean(line) + "\n")
     err.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False

@@ -9,8 +9,7 @@ the layout or inject terminal escape sequences.
 
 from __future__ import annotations
 
-import re
-
+from agent.cli.safe_text import clean
 from agent.events import (
     AgentEvent,
     ConnectionReset,
@@ -29,7 +28,8 @@ from agent.events import (
 
 TARGET_LIMIT = 60  # a shell command as target can be long; the tool line stays readable
 LINE_LIMIT = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# Line breaks and page breaks separate words on one line; other controls just go.
+_BREAKS = str.maketrans("\r\v\f\x85", "    ")
 
 WAITING = "waiting for the provider ({seconds:.0f}s)"
 _STALLED = {
@@ -40,8 +40,9 @@ _STALLED = {
 
 
 def one_line(text: str, limit: int = LINE_LIMIT) -> str:
-    """Collapse whitespace and control characters to single spaces; cut to ``limit``."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
+    """``text`` made safe (``safe_text.clean``) and flat: whitespace collapsed to single
+    spaces; cut to ``limit``."""
+    flat = " ".join(clean(text.translate(_BREAKS)).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

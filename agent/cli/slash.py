@@ -230,15 +230,22 @@ def _tools(ctx: SlashContext, arg: str) -> None:
 
 def _usage(ctx: SlashContext, arg: str) -> None:
     usage = dict(getattr(ctx.agent, "total_usage", {}) or {})
-    inp, out, calls = (int(usage.get(k, 0)) for k in ("input_tokens", "output_tokens", "api_calls"))
-    ctx.say(f"since the chat started: {inp:,} input + {out:,} output tokens in {calls:,} model calls", "")
+    calls = int(usage.get("api_calls") or 0)
+    ctx.say(f"since the chat started: {_tokens(usage)} in {calls:,} model calls", "")
     last = getattr(ctx.agent, "last_result", None)
     if last is not None and getattr(last, "usage", None):
-        ctx.say(
-            f"last turn: {last.usage.get('input_tokens', 0):,} input + {last.usage.get('output_tokens', 0):,}"
-            f" output tokens in {last.api_calls:,} model calls",
-            "dim",
-        )
+        ctx.say(f"last turn: {_tokens(last.usage)} in {last.api_calls:,} model calls", "dim")
+
+
+def _tokens(usage: dict[str, Any]) -> str:
+    """"N input + M output tokens" (input: the whole prompt, cached parts included),
+    saying "not reported" for what the server did not send."""
+
+    def figure(key: str) -> str:
+        value = usage.get(key)
+        return "not reported" if value is None else f"{int(value):,}"
+
+    return f"{figure('prompt_tokens')} input + {figure('output_tokens')} output tokens"
 
 
 def _store(ctx: SlashContext) -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, new_call_id
 from agent.providers.base import (
     ErrorFacts,
     IncompleteStreamError,
@@ -37,12 +39,17 @@ WIRE = "anthropic_messages"
 _STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "completed",
     "stop_sequence": "completed",
-    "pause_turn": "completed",
+    "pause_turn": "paused",
     "tool_use": "tool_calls",
     "max_tokens": "truncated",
-    "model_context_window_exceeded": "truncated",
+    "model_context_window_exceeded": "context_full",
     "refusal": "refusal",
 }
+_TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+# "input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, ..."
+_CONTEXT_LIMIT = re.compile(r"exceed context limit:\s*(\d+)\s*\+\s*(\d+)\s*>\s*(\d+)")
+_FIT_MARGIN = 256  # the input count can move a little between requests (a seam, a note)
+_MIN_FITTING_OUTPUT = 1_024
 # Without a key the SDK refuses to send; a local gateway may need none.
 _NO_KEY = "no-key"
 
@@ -78,7 +85,7 @@ class AnthropicMessagesProvider(ProviderBase):
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": self.output_limit(request),
-            "messages": to_wire_messages(request.messages, request.continuation),
+            "messages": to_wire_messages(request.messages, request.prefill),
         }
         if request.system:
             params["system"] = request.system
@@ -108,7 +115,14 @@ class AnthropicMessagesProvider(ProviderBase):
             text = message or str(exc)
             if exc.status_code == 200:  # an `event: error` inside the stream
                 return ErrorFacts("sse_error", text, None, retry_after_seconds(headers), kind)
-            return ErrorFacts("http_status", text, exc.status_code, retry_after_seconds(headers), kind)
+            return ErrorFacts(
+                "http_status",
+                text,
+                exc.status_code,
+                retry_after_seconds(headers),
+                kind,
+                fitting_max_tokens=fitting_max_tokens(text),
+            )
         if isinstance(exc, StreamErrorEvent):  # an `event: error` inside the stream
             return ErrorFacts("sse_error", exc.message, None, None, exc.error_type)
         if isinstance(exc, anthropic.APIError):
@@ -117,8 +131,30 @@ class AnthropicMessagesProvider(ProviderBase):
         return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
 
 
+def fitting_max_tokens(message: str) -> int | None:
+    """From "input length and `max_tokens` exceed context limit: X + Y > Z", a max_tokens
+    that fits the window (None when the message is another one, or nothing useful fits)."""
+    match = _CONTEXT_LIMIT.search(message)
+    if match is None:
+        return None
+    prompt, _, window = (int(g) for g in match.groups())
+    room = window - prompt - _FIT_MARGIN
+    return room if room >= _MIN_FITTING_OUTPUT else None
+
+
 # -- conversion: neutral -> wire ---------------------------------------------------
-def to_wire_messages(messages: list[Message], continuation: str | None = None) -> list[dict[str, Any]]:
+def wire_call_id(call_id: str) -> str:
+    """A tool-call id in the shape this wire requires (``^[a-zA-Z0-9_-]+$``). Ids from
+    other servers may carry dots, colons or be empty; the mapping is a pure function of
+    the id, so a call and its result always agree, across turns and sessions."""
+    if _TOOL_USE_ID.match(call_id):
+        return call_id
+    cleaned = re.sub(r"[^a-zA-Z0-9_-]", "_", call_id)[:48]
+    digest = hashlib.sha256(call_id.encode()).hexdigest()[:10]  # keeps "a.b" and "a:b" apart
+    return f"{cleaned}_{digest}" if cleaned else f"toolu_{digest}"
+
+
+def to_wire_messages(messages: list[Message], prefill: str | None = None) -> list[dict[str, Any]]:
     """Neutral history to Anthropic messages: tool results ride in user messages,
     consecutive same-role messages merge, thinking from another wire is dropped."""
     wire: list[dict[str, Any]] = []
@@ -133,14 +169,15 @@ def to_wire_messages(messages: list[Message], continuation: str | None = None) -
             wire[-1]["content"].extend(blocks)
         else:
             wire.append({"role": role, "content": blocks})
-    if continuation:
-        _append_prefill(wire, continuation)
+    if prefill:
+        _append_prefill(wire, prefill)
     return wire
 
 
 def _block(part: Any) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
-        return {"type": "text", "text": part.text} if part.text else None
+        # Empty and whitespace-only text blocks are refused; whitespace beside real text is not.
+        return {"type": "text", "text": part.text} if part.text.strip() else None
     if isinstance(part, ThinkingPart):
         if part.source_wire != WIRE:
             return None  # signatures cannot cross providers
@@ -150,9 +187,13 @@ def _block(part: Any) -> dict[str, Any] | None:
             return None  # an unsigned (cut) thinking block would be refused
         return {"type": "thinking", "thinking": part.text, "signature": part.signature}
     if isinstance(part, ToolCallPart):
-        return {"type": "tool_use", "id": part.call_id, "name": part.name, "input": part.arguments}
+        return {"type": "tool_use", "id": wire_call_id(part.call_id), "name": part.name, "input": part.arguments}
     if isinstance(part, ToolResultPart):
-        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.call_id, "content": part.content}
+        block: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": wire_call_id(part.call_id),
+            "content": part.content,
+        }
         if part.is_error:
             block["is_error"] = True
         return block
@@ -205,15 +246,17 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
         elif kind == "content_block_stop":
             yield BlockEnd()
         elif kind == "message_start":
-            usage = (event.get("message") or {}).get("usage") or {}
-            yield UsageChunk(usage.get("input_tokens"), usage.get("output_tokens"))
+            yield usage_chunk((event.get("message") or {}).get("usage") or {})
         elif kind == "message_delta":
-            raw = (event.get("delta") or {}).get("stop_reason")
+            delta = event.get("delta") or {}
+            raw = delta.get("stop_reason")
             if raw:
-                yield StopChunk(_STOP_REASONS.get(raw, "completed"), raw)
+                yield StopChunk(
+                    _STOP_REASONS.get(raw, "completed"), raw, detail=_stop_detail(delta.get("stop_details"))
+                )
             usage = event.get("usage") or {}
             if usage:
-                yield UsageChunk(usage.get("input_tokens"), usage.get("output_tokens"))
+                yield usage_chunk(usage)
         elif kind == "message_stop":
             stopped = True
             yield StreamEnd()
@@ -225,6 +268,28 @@ def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
     # connection go back to the pool instead of being closed half-read.
     if not stopped:
         raise IncompleteStreamError("the stream ended without its terminal event (message_stop)")
+
+
+def _stop_detail(details: object) -> str | None:
+    """A refusal's ``stop_details`` as one line: "category: explanation"."""
+    if not isinstance(details, dict):
+        return None
+    bits = [str(details[k]) for k in ("category", "explanation") if details.get(k)]
+    return ": ".join(bits) or None
+
+
+def usage_chunk(usage: dict[str, Any]) -> UsageChunk:
+    """Anthropic usage: ``input_tokens`` already excludes the cached parts."""
+    return UsageChunk(
+        _count(usage.get("input_tokens")),
+        _count(usage.get("output_tokens")),
+        _count(usage.get("cache_read_input_tokens")),
+        _count(usage.get("cache_creation_input_tokens")),
+    )
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _block_start(index: int, block: dict[str, Any]) -> Iterator[Delta]:
@@ -239,14 +304,14 @@ def _block_start(index: int, block: dict[str, Any]) -> Iterator[Delta]:
     elif kind == "redacted_thinking":
         yield RedactedThinking(block.get("data", ""))
     elif kind == "tool_use":
-        yield ToolCallBegin(index, block.get("id", f"toolu_{index}"), block.get("name", ""))
+        yield ToolCallBegin(index, block.get("id") or new_call_id(), block.get("name", ""))
         if block.get("input"):
             yield ToolArgsChunk(index, json.dumps(block["input"]))
 
 
 def message_deltas(message: Any) -> Iterator[Delta]:
     """A non-streamed Message as the same deltas a stream would have produced."""
-    yield UsageChunk(message.usage.input_tokens, message.usage.output_tokens)
+    yield usage_chunk(message.usage.model_dump())
     for index, block in enumerate(message.content):
         data = block.model_dump()
         yield from _block_start(index, data)
@@ -254,5 +319,6 @@ def message_deltas(message: Any) -> Iterator[Delta]:
             yield SignatureChunk(data["signature"])
         yield BlockEnd()
     raw = message.stop_reason or "end_turn"
-    yield StopChunk(_STOP_REASONS.get(raw, "completed"), raw)
+    detail = _stop_detail(message.stop_details.model_dump() if getattr(message, "stop_details", None) else None)
+    yield StopChunk(_STOP_REASONS.get(raw, "completed"), raw, detail=detail)
     yield StreamEnd()

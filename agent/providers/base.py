@@ -36,8 +36,9 @@ class ToolSpec:
 class ModelRequest:
     """What the loop asks for; the provider turns it into its wire's request.
 
-    ``continuation`` is assistant text already shown to the user that the model must
-    continue (after a cut stream or the output limit); each wire renders it its own way.
+    ``prefill`` is the start of the reply, already shown to the user, that the model is
+    to continue as its own words; only set for a provider whose ``accepts_prefill`` is
+    true (models that cannot take a prefill get a runtime note in ``messages`` instead).
     ``max_tokens`` is an explicit limit (user setting or a raised retry); None lets the
     provider decide from its profile and the model catalog.
     """
@@ -47,7 +48,7 @@ class ModelRequest:
     messages: list[Message]
     tools: list[ToolSpec] = field(default_factory=list)
     max_tokens: int | None = None
-    continuation: str | None = None
+    prefill: str | None = None
     stream: bool = True
 
 
@@ -62,6 +63,9 @@ class ErrorFacts:
     retry_after: float | None = None
     error_type: str | None = None
     output_emitted: bool = False
+    # The request did not fit (input + max_tokens > window) and this max_tokens would:
+    # read from Anthropic's "input length and `max_tokens` exceed context limit" error.
+    fitting_max_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class Provider(Protocol):
     context_window: int  # from the model catalog
     max_output_tokens: int  # the model's real output limit, from the catalog
     stale_timeout: float | None  # this provider's own stale limit (config file); None: the agent's
+    accepts_prefill: bool  # a request may end with the reply's own start, which the model continues
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         """Send the request and return its stream (blocks until response headers)."""

@@ -3,12 +3,13 @@ through the ``openai`` SDK."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
+from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_call_id
 from agent.providers.base import (
     ErrorFacts,
     ErrorKind,
@@ -41,11 +42,8 @@ _FINISH_REASONS: dict[str, StopReason] = {
     "length": "truncated",
     "content_filter": "content_filter",
 }
-_CONTINUE_PROMPT = (
-    "[Your previous reply was cut off after the text above. Continue exactly where it stopped, "
-    "without repeating anything.]"
-)
 _NO_KEY = "no-key"
+_MAX_CALL_ID = 40  # OpenAI refuses longer tool-call ids (string_above_max_length)
 
 
 class ChatCompletionsProvider(ProviderBase):
@@ -74,7 +72,7 @@ class ChatCompletionsProvider(ProviderBase):
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": to_wire_messages(request.system, request.messages, request.continuation),
+            "messages": to_wire_messages(request.system, request.messages, request.prefill),
         }
         limit = self.output_limit(request)
         if limit is not None:
@@ -104,7 +102,7 @@ class ChatCompletionsProvider(ProviderBase):
             )
             return ErrorFacts(error_kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
         if isinstance(exc, openai.APIStatusError):
-            error_type, message, _ = body_error(exc.body)
+            error_type, message, _ = body_error(upstream_error(exc.body))
             return ErrorFacts(
                 "http_status",
                 message or str(exc),
@@ -130,14 +128,41 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
+def upstream_error(body: object) -> object:
+    """A gateway's error with the upstream's own error JSON inside (OpenRouter's
+    "Provider returned error" carries it as a string in ``metadata.raw``): the upstream
+    body when it parses, so its real type and message are what the user sees."""
+    error = body.get("error") if isinstance(body, dict) else None
+    metadata = error.get("metadata") if isinstance(error, dict) else None
+    raw = metadata.get("raw") if isinstance(metadata, dict) else None
+    if isinstance(raw, str):
+        try:
+            inner = json.loads(raw)
+        except ValueError:
+            return body
+        if isinstance(inner, dict) and isinstance(inner.get("error"), dict):
+            return inner
+    return body
+
+
 # -- conversion: neutral -> wire ---------------------------------------------------
-def to_wire_messages(system: str, messages: list[Message], continuation: str | None) -> list[dict[str, Any]]:
+def wire_call_id(call_id: str) -> str:
+    """A tool-call id every chat endpoint accepts: at most 40 characters (OpenAI's
+    limit). Longer ids (from other servers) map to a stable digest of themselves."""
+    if call_id and len(call_id) <= _MAX_CALL_ID:
+        return call_id
+    return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[:24]
+
+
+def to_wire_messages(system: str, messages: list[Message], prefill: str | None) -> list[dict[str, Any]]:
     """Neutral history to chat messages. Thinking is not sent back on this wire."""
     wire: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in messages:
         if message.role == "tool":
             for result in message.tool_results:
-                wire.append({"role": "tool", "tool_call_id": result.call_id, "content": _result_text(result)})
+                wire.append(
+                    {"role": "tool", "tool_call_id": wire_call_id(result.call_id), "content": _result_text(result)}
+                )
             text = message.text
             if text:
                 wire.append({"role": "user", "content": text})
@@ -147,9 +172,8 @@ def to_wire_messages(system: str, messages: list[Message], continuation: str | N
                 wire.append(entry)
         elif message.text:
             wire.append({"role": "user", "content": message.text})
-    if continuation:
-        wire.append({"role": "assistant", "content": continuation})
-        wire.append({"role": "user", "content": _CONTINUE_PROMPT})
+    if prefill:  # only for endpoints that pass it on to a model that continues it
+        wire.append({"role": "assistant", "content": prefill.rstrip()})
     return wire
 
 
@@ -166,7 +190,7 @@ def _assistant(message: Message) -> dict[str, Any] | None:
     if calls:
         entry["tool_calls"] = [
             {
-                "id": c.call_id,
+                "id": wire_call_id(c.call_id),
                 "type": "function",
                 "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
             }
@@ -203,7 +227,7 @@ class _ToolCallSlots:
             current = _OpenCall(self._next_slot, call_id, name)
             self._next_slot += 1
             self._by_index[index] = current
-            yield ToolCallBegin(current.slot, call_id or f"call_{current.slot}", name)
+            yield ToolCallBegin(current.slot, call_id or new_call_id(), name)
         if arguments:
             current.arguments += arguments
             yield ToolArgsChunk(current.slot, arguments)
@@ -225,41 +249,85 @@ def stream_deltas(stream: Any) -> Iterator[Delta]:
 
 
 def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
-    slots = _ToolCallSlots()
-    finished = done = False
+    reader = _ChatStream()
     for event in iter_sse(lines):
         if event is None:
             yield KeepAlive()
-            continue
-        if event.data.startswith("[DONE]"):
-            done = True
-            continue  # read on to the end of the body
-        chunk = json_object(event.data)
+        elif event.data.startswith("[DONE]"):
+            yield from reader.done()  # then read on to the end of the body
+        else:
+            yield from reader.chunk(json_object(event.data))
+    if not reader.ended:
+        raise IncompleteStreamError("the stream ended without its terminal event (finish_reason, [DONE])")
+
+
+class _ChatStream:
+    """One chat-completions stream. The reply is whole at its ``finish_reason`` (or at
+    ``[DONE]``): what the connection does after that cannot take it away."""
+
+    def __init__(self) -> None:
+        self.slots = _ToolCallSlots()
+        self.ended = False
+        self.content = False
+
+    def chunk(self, chunk: dict[str, Any]) -> Iterator[Delta]:
         error = chunk.get("error")
         if error:
             raise _error_event(error)
         usage = chunk.get("usage")
-        if usage:
-            yield UsageChunk(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        if isinstance(usage, dict) and usage:
+            yield usage_chunk(usage)
         for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if isinstance(reasoning, str) and reasoning:
-                yield ThinkingChunk(reasoning)
-            content = delta.get("content")
-            if content:
-                yield TextChunk(content)
-            for fragment in delta.get("tool_calls") or ():
-                yield from slots.feed(fragment)
-            raw = choice.get("finish_reason")
-            if raw:
-                finished = True
-                yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
-    if not (finished or done):
-        raise IncompleteStreamError("the stream ended without its terminal event (finish_reason, [DONE])")
-    if not finished:
+            yield from self._choice(choice)
+
+    def _choice(self, choice: dict[str, Any]) -> Iterator[Delta]:
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            yield ThinkingChunk(reasoning)
+        content = delta.get("content")
+        if content:
+            self.content = True
+            yield TextChunk(content)
+        for fragment in delta.get("tool_calls") or ():
+            self.content = True
+            yield from self.slots.feed(fragment)
+        raw = choice.get("finish_reason")
+        if raw == "error":  # OpenRouter: the upstream aborted the reply
+            raise IncompleteStreamError("the provider ended the reply with finish_reason 'error'")
+        if raw and not self.ended:
+            self.ended = True
+            yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
+            yield StreamEnd()
+
+    def done(self) -> Iterator[Delta]:
+        if self.ended:
+            return
+        if not self.content:
+            # llama.cpp's answer to a prompt that does not fit: [DONE] and nothing else.
+            raise IncompleteStreamError(
+                "the stream ended with [DONE] but no content and no finish reason "
+                "(a local server does this when the prompt does not fit its context)"
+            )
+        self.ended = True
         yield StopChunk("completed", "stop")  # [DONE] without a finish_reason: some local servers
-    yield StreamEnd()
+        yield StreamEnd()
+
+
+def usage_chunk(usage: dict[str, Any]) -> UsageChunk:
+    """Chat usage in the neutral split: ``prompt_tokens`` includes the cached part
+    (``prompt_tokens_details.cached_tokens``; OpenRouter adds ``cache_write_tokens``)."""
+    prompt = _count(usage.get("prompt_tokens"))
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    read = _count(details.get("cached_tokens"))
+    write = _count(details.get("cache_write_tokens"))
+    uncached = None if prompt is None else max(0, prompt - (read or 0) - (write or 0))
+    return UsageChunk(uncached, _count(usage.get("completion_tokens")), read, write)
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _error_event(error: object) -> StreamErrorEvent:
@@ -273,7 +341,7 @@ def _error_event(error: object) -> StreamErrorEvent:
 def completion_deltas(completion: Any) -> Iterator[Delta]:
     """A non-streamed ChatCompletion as the deltas a stream would have produced."""
     if completion.usage is not None:
-        yield UsageChunk(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+        yield usage_chunk(completion.usage.model_dump())
     choice = completion.choices[0]
     message = choice.message
     if message.content:

@@ -82,6 +82,7 @@ class ProviderBase:
         self.context_window = self.model_info.context_window
         self.max_output_tokens = self.model_info.max_output_tokens
         self.stale_timeout: float | None = None
+        self.accepts_prefill = self.model_info.accepts_prefill and profile.prefill_passthrough
         self._api_key = api_key
         self._timeout = timeout
         # True: the per-tool field; "header": the older beta header, for endpoints that

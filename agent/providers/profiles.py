@@ -41,6 +41,10 @@ class ProviderProfile:
     claude_fine_grained_header: bool = False
     max_tokens_field: str = "max_tokens"
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # A trailing assistant message reaches the model as a prefill it continues (the
+    # Anthropic wire; OpenRouter forwards it so to Claude). Plain chat endpoints answer
+    # it with a new reply instead. Whether the model takes it is the catalog's call.
+    prefill_passthrough: bool = False
 
     @property
     def is_local(self) -> bool:
@@ -104,6 +108,7 @@ PROFILES: dict[str, ProviderProfile] = {
         claude_output_limit=True,
         claude_fine_grained_header=True,
         extra_headers={"X-Title": "stayline"},
+        prefill_passthrough=True,
     ),
     "custom": ProviderProfile("custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False),
 }
@@ -133,17 +138,12 @@ def resolve_profile(name: str, base_url: str | None = None, api_mode: str | None
         wire = infer_wire(base_url)
     if api_mode is not None and name != "custom" and api_mode != profile.wire:
         raise ProfileError(f"provider {name} speaks {profile.wire}; --api-mode {api_mode} needs --provider custom")
-    return ProviderProfile(
-        profile.name,
-        wire,
-        base_url or profile.base_url,
-        profile.key_env,
-        profile.default_model,
-        profile.key_required,
-        profile.claude_output_limit,
-        profile.claude_fine_grained_header,
-        profile.max_tokens_field,
-        dict(profile.extra_headers),
+    return replace(
+        profile,
+        wire=wire,
+        base_url=base_url or profile.base_url,
+        extra_headers=dict(profile.extra_headers),
+        prefill_passthrough=profile.prefill_passthrough or wire == "anthropic_messages",
     )
 
 

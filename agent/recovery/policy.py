@@ -29,6 +29,7 @@ _BACKOFF_STATUSES = frozenset({408, 409, 429})
 _BACKOFF_ERROR_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
 _CONTEXT_PHRASES = (
     "context length",
+    "context limit",  # Anthropic: "input length and `max_tokens` exceed context limit"
     "context window",
     "too many tokens",
     "prompt is too long",

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart
+from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart, new_call_id
 from agent.streaming.deltas import (
     BlockEnd,
     Delta,
@@ -29,10 +29,13 @@ from agent.streaming.deltas import (
     ToolCallBegin,
     UsageChunk,
 )
+from agent.usage import Usage
 
 ResponseState = Literal["streaming", "complete", "truncated", "cut_mid_tool_call", "failed", "interrupted"]
 
 _TARGET_KEYS = ("path", "file_path", "filename", "target", "command")
+# Stop reasons that cut the reply short: a tool call open at that moment is not whole.
+CUT_REASONS: tuple[StopReason, ...] = ("truncated", "context_full")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +48,6 @@ class CutToolCall:
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
-
-
-@dataclass(frozen=True, slots=True)
 class ResponseSnapshot:
     parts: tuple[Part, ...]
     state: ResponseState
@@ -61,6 +55,13 @@ class ResponseSnapshot:
     usage: Usage
     cut_call: CutToolCall | None = None
     terminal_seen: bool = False
+    stop_detail: str | None = None  # why, when the wire explains a refusal
+
+    @property
+    def whole(self) -> bool:
+        """The wire's terminal event and a stop reason arrived: every byte of the reply is
+        here, whatever the connection did afterwards."""
+        return self.terminal_seen and self.stop_reason is not None
 
     @property
     def text(self) -> str:
@@ -179,7 +180,7 @@ class Accumulator:
             case ToolArgsChunk(slot=slot, text=text):
                 existing = self._slots.get(slot)
                 if existing is None:
-                    existing = _ToolCallBuilder(f"call_{slot}", "")
+                    existing = _ToolCallBuilder(new_call_id(), "")
                     self._slots[slot] = existing
                     self._builders.append(existing)
                 call = existing
@@ -190,11 +191,8 @@ class Accumulator:
                 self._open = None
             case StopChunk():
                 self._stop = delta
-            case UsageChunk(input_tokens=inp, output_tokens=out):
-                self._usage = Usage(
-                    inp if inp is not None else self._usage.input_tokens,
-                    out if out is not None else self._usage.output_tokens,
-                )
+            case UsageChunk(input_tokens=inp, output_tokens=out, cache_read_tokens=read, cache_write_tokens=write):
+                self._usage = self._usage.merged(Usage(inp, out, read, write))
             case StreamEnd():
                 self._terminal = True
             case KeepAlive():
@@ -225,7 +223,7 @@ class Accumulator:
         cut: CutToolCall | None = None
         for builder in self._builders:
             if isinstance(builder, _ToolCallBuilder):
-                whole = ended_cleanly and self._stop is not None and self._stop.reason != "truncated"
+                whole = ended_cleanly and self._stop is not None and self._stop.reason not in CUT_REASONS
                 if whole or (builder.closed and parse_arguments(builder.raw)[1] is None):
                     parts.append(builder.build())
                 elif cut is None:
@@ -243,7 +241,7 @@ class Accumulator:
         elif failed:
             state = "failed"
         elif ended_cleanly:
-            state = "truncated" if self._stop and self._stop.reason == "truncated" else "complete"
+            state = "truncated" if self._stop and self._stop.reason in CUT_REASONS else "complete"
         else:
             state = "streaming"
         return ResponseSnapshot(
@@ -253,4 +251,5 @@ class Accumulator:
             usage=self._usage,
             cut_call=cut,
             terminal_seen=self._terminal,
+            stop_detail=self._stop.detail if self._stop else None,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from agent.events import (
@@ -25,8 +25,8 @@ from agent.events import (
 )
 from agent.providers.base import ErrorFacts, ModelRequest, Provider, ResetReport
 from agent.streaming.accumulator import Accumulator, ResponseSnapshot
-from agent.streaming.deltas import Delta, TextChunk, ThinkingChunk, ToolCallBegin
-from agent.streaming.seam import SeamTrimmer
+from agent.streaming.deltas import Delta, KeepAlive, TextChunk, ThinkingChunk, ToolCallBegin, UsageChunk
+from agent.streaming.seam import SeamJoiner
 from agent.streaming.watchdog import Clock, StaleWatchdog
 from agent.streaming.worker import Failed, Finished, StreamWorker, Wake
 
@@ -40,6 +40,7 @@ class AttemptResult:
     interrupted: bool = False
     reset_done: bool = False  # the attempt already reset the connection (stale/interrupt)
     terminal_missing: bool = False
+    repeated_chars: int = 0  # characters of a continuation dropped as repeats of the shown text
 
 
 def reset_event(report: ResetReport) -> ConnectionReset:
@@ -83,57 +84,14 @@ def _attempt(
     shown_text: str,
     observer: StreamObserver | None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
-    accumulator = Accumulator(provider.wire)
-    trimmer = SeamTrimmer(shown_text)
+    run = _Run(provider, Accumulator(provider.wire), SeamJoiner(shown_text), observer)
     watchdog = StaleWatchdog(stale_after, streaming=request.stream, clock=clock)
     worker = StreamWorker(lambda: provider.open_stream(request))
     if on_worker is not None:
         on_worker.append(worker)  # lets interrupt() wake this wait from another thread
     worker.start()
-    get = worker.queue.get
     try:
-        while True:
-            if interrupt.is_set():
-                return (yield from _kill(provider, worker, accumulator, "interrupt"))
-            wait = min(MAX_WAIT_SLICE, watchdog.seconds_to_next_check() + 0.001)
-            try:
-                item = get(timeout=wait)
-            except queue.Empty:
-                verdict = watchdog.check()
-                if verdict.state == "stale":
-                    yield Stalled(round(verdict.silent_for, 1), verdict.phase)
-                    return (yield from _kill(provider, worker, accumulator, "stale", verdict.silent_for))
-                if verdict.state == "waiting":
-                    yield Waiting(round(verdict.silent_for), verdict.phase)
-                continue
-            if isinstance(item, Wake):
-                continue
-            if observer is not None and not isinstance(item, Finished | Failed):
-                observer.delta(item)
-            if isinstance(item, Finished):
-                snapshot = accumulator.snapshot()
-                if snapshot.state == "streaming":  # the iterator ended without the terminal event
-                    failed = accumulator.snapshot(failed=True)
-                    facts = ErrorFacts("incomplete_stream", "the stream ended without its terminal event")
-                    return AttemptResult(failed, facts, terminal_missing=True)
-                return AttemptResult(snapshot)
-            if isinstance(item, Failed):
-                snapshot = accumulator.snapshot(failed=True)
-                facts = provider.error_facts(item.error)
-                return AttemptResult(snapshot, _with_output(facts, snapshot))
-            if item.progress:
-                watchdog.progress()
-            if isinstance(item, TextChunk):
-                text = trimmer.feed(item.text)
-                if not text:
-                    continue
-                item = TextChunk(text)
-                yield TextDelta(text)
-            elif isinstance(item, ThinkingChunk) and item.text:
-                yield ThinkingDelta(item.text)
-            elif isinstance(item, ToolCallBegin):
-                yield ToolCallStreaming(item.call_id, item.name)
-            accumulator.apply(item)
+        return (yield from _pump(run, worker, watchdog, interrupt))
     except BaseException:
         # The consumer stopped reading mid-stream (closed the event iterator, or a
         # KeyboardInterrupt): no stream may keep running behind its back.
@@ -144,6 +102,82 @@ def _attempt(
     finally:
         if on_worker is not None and worker in on_worker:
             on_worker.remove(worker)
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one attempt builds up while its stream runs."""
+
+    provider: Provider
+    accumulator: Accumulator
+    joiner: SeamJoiner
+    observer: StreamObserver | None
+
+
+def _pump(
+    run: _Run, worker: StreamWorker, watchdog: StaleWatchdog, interrupt: threading.Event
+) -> Generator[AgentEvent, None, AttemptResult]:
+    """Wait on the worker's queue in short slices, asking the stale detector between items."""
+    while True:
+        if interrupt.is_set():
+            return (yield from _kill(run.provider, worker, run.accumulator, "interrupt"))
+        wait = min(MAX_WAIT_SLICE, watchdog.seconds_to_next_check() + 0.001)
+        try:
+            item = worker.queue.get(timeout=wait)
+        except queue.Empty:
+            verdict = watchdog.check()
+            if verdict.state == "stale":
+                yield Stalled(round(verdict.silent_for, 1), verdict.phase)
+                return (yield from _kill(run.provider, worker, run.accumulator, "stale", verdict.silent_for))
+            if verdict.state == "waiting":
+                yield Waiting(round(verdict.silent_for), verdict.phase)
+            continue
+        if isinstance(item, Wake):
+            continue
+        if isinstance(item, Finished | Failed):
+            return (yield from _ended(run.provider, item, run.accumulator, run.joiner))
+        if run.observer is not None:
+            run.observer.delta(item)
+        if item.progress:
+            watchdog.progress()
+        yield from _take(run, item)
+
+
+def _take(run: _Run, item: Delta) -> Generator[AgentEvent, None, None]:
+    """One delta into the reply; text goes through the seam joiner first."""
+    accumulator = run.accumulator
+    if isinstance(item, TextChunk):
+        yield from _release_held(run.joiner.feed(item.text), accumulator)
+        return
+    if not isinstance(item, KeepAlive | UsageChunk):
+        yield from _release_held(run.joiner.finish(), accumulator)  # the text block ended
+    if isinstance(item, ThinkingChunk) and item.text:
+        yield ThinkingDelta(item.text)
+    elif isinstance(item, ToolCallBegin):
+        yield ToolCallStreaming(item.call_id, item.name)
+    accumulator.apply(item)
+
+
+def _release_held(text: str, accumulator: Accumulator) -> Generator[AgentEvent, None, None]:
+    if text:
+        yield TextDelta(text)
+        accumulator.apply(TextChunk(text))
+
+
+def _ended(
+    provider: Provider, item: Finished | Failed, accumulator: Accumulator, joiner: SeamJoiner
+) -> Generator[AgentEvent, None, AttemptResult]:
+    """The stream is over. A reply whose terminal event arrived is whole, even when the
+    connection failed right after it; one that never saw it is incomplete."""
+    if accumulator.snapshot().whole:
+        yield from _release_held(joiner.finish(), accumulator)
+        return AttemptResult(accumulator.snapshot(), repeated_chars=joiner.dropped)
+    failed = accumulator.snapshot(failed=True)
+    if isinstance(item, Finished):  # the iterator ended without the terminal event
+        facts = ErrorFacts("incomplete_stream", "the stream ended without its terminal event")
+        return AttemptResult(failed, facts, terminal_missing=True, repeated_chars=joiner.dropped)
+    facts = provider.error_facts(item.error)
+    return AttemptResult(failed, _with_output(facts, failed), repeated_chars=joiner.dropped)
 
 
 def _kill(
@@ -166,4 +200,4 @@ def _kill(
 def _with_output(facts: ErrorFacts, snapshot: ResponseSnapshot) -> ErrorFacts:
     if not snapshot.has_visible_output:
         return facts
-    return ErrorFacts(facts.kind, facts.message, facts.status, facts.retry_after, facts.error_type, output_emitted=True)
+    return replace(facts, output_emitted=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-StopReason = Literal["completed", "tool_calls", "truncated", "content_filter", "refusal"]
+# "paused": a long server-side turn paused (Anthropic pause_turn), to be continued;
+# "context_full": the reply filled the model's context window, so continuing cannot help.
+StopReason = Literal["completed", "tool_calls", "truncated", "paused", "context_full", "content_filter", "refusal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +67,23 @@ class BlockEnd:
 
 @dataclass(frozen=True, slots=True)
 class StopChunk:
-    """The model said why it stopped (``stop_reason`` / ``finish_reason``)."""
+    """The model said why it stopped (``stop_reason`` / ``finish_reason``); ``detail``
+    explains a refusal when the wire says why (Anthropic ``stop_details``)."""
 
     reason: StopReason
     raw: str
     progress: bool = False
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class UsageChunk:
+    """Token figures as the wire reported them (None: not in this event); see ``agent.usage``."""
+
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     progress: bool = False
 
 

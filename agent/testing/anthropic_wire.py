@@ -159,7 +159,11 @@ class AnthropicStream:
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason(self.reply), "stop_sequence": None},
+                "delta": {
+                    "stop_reason": stop_reason(self.reply),
+                    "stop_sequence": None,
+                    "stop_details": self.reply.stop_details,
+                },
                 "usage": {"output_tokens": self.reply.usage[1]},
             },
         )
@@ -191,5 +195,6 @@ def message(reply: Reply, content: tuple[ContentItem, ...], model: str) -> dict[
         "content": blocks,
         "stop_reason": stop_reason(reply),
         "stop_sequence": None,
+        "stop_details": reply.stop_details,
         "usage": _usage(reply, reply.usage[1]),
     }

@@ -32,11 +32,33 @@ KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 DONE = b"data: [DONE]\n\n"
 
 
-def error_body(status: int, message: str, type_: str | None, flavour: Flavour) -> dict[str, Any]:
+def error_body(
+    status: int,
+    message: str,
+    type_: str | None,
+    flavour: Flavour,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+) -> dict[str, Any]:
     if flavour == "openrouter":
         return {"error": {"message": message, "code": status, "metadata": {}}}
-    default_type, code = ERROR_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
-    return {"error": {"message": message, "type": type_ or default_type, "param": None, "code": code}}
+    default_type, default_code = ERROR_TYPES.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
+    return {"error": {"message": message, "type": type_ or default_type, "param": param, "code": code or default_code}}
+
+
+def provider_error_body(status: int, raw: str, provider: str) -> dict[str, Any]:
+    """OpenRouter's shape for an error the upstream provider returned: its own JSON rides
+    as a string in ``metadata.raw``."""
+    return {
+        "error": {
+            "message": "Provider returned error",
+            "code": status,
+            "metadata": {"raw": raw, "provider_name": provider},
+        }
+    }
 
 
 def new_request_id() -> str:

@@ -139,7 +139,12 @@ def walk(reply: Reply, renderer: StreamRenderer) -> Iterator[Op]:
             yield End()
             return
     yield from renderer.finish()
-    yield End()
+    if isinstance(reply.after_terminal, Reset):
+        yield Abort("reset")
+    elif isinstance(reply.after_terminal, Disconnect):
+        yield Abort("disconnect")
+    else:
+        yield End()
 
 
 @dataclass(frozen=True, slots=True)

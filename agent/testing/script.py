@@ -141,6 +141,10 @@ class Reply:
     Any other string is passed through verbatim as the wire's stop/finish reason.
     ``delay_headers`` (an addition) waits that long before the status line is sent,
     watching for the client closing the connection: a stall before the first byte.
+    ``after_terminal`` (Reset or Disconnect) breaks the connection right after the wire's
+    terminal event (``message_stop`` / ``[DONE]``) instead of ending the body properly.
+    ``stop_details`` is sent with an Anthropic stop reason (e.g. a refusal's category and
+    explanation).
     """
 
     items: tuple[Item, ...]
@@ -150,6 +154,8 @@ class Reply:
     quirks: frozenset[str]
     headers: Mapping[str, str]
     delay_headers: float
+    after_terminal: Reset | Disconnect | None
+    stop_details: Mapping[str, Any] | None
 
     def __init__(
         self,
@@ -160,6 +166,8 @@ class Reply:
         quirks: Iterable[str] = frozenset(),
         headers: Mapping[str, str] | None = None,
         delay_headers: float = 0.0,
+        after_terminal: Reset | Disconnect | None = None,
+        stop_details: Mapping[str, Any] | None = None,
     ) -> None:
         for item in items:
             if not isinstance(item, _ITEM_TYPES):
@@ -175,6 +183,8 @@ class Reply:
         object.__setattr__(self, "quirks", quirk_set)
         object.__setattr__(self, "headers", dict(headers or {}))
         object.__setattr__(self, "delay_headers", float(delay_headers))
+        object.__setattr__(self, "after_terminal", after_terminal)
+        object.__setattr__(self, "stop_details", dict(stop_details) if stop_details is not None else None)
 
     def neutral_stop(self) -> str:
         if self.stop is not None:

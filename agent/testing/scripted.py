@@ -119,8 +119,10 @@ class ScriptedProvider:
     """A ``Provider`` that answers from a script instead of a server.
 
     ``chunk_size`` splits text and tool-call arguments into pieces of that many
-    characters (None: one piece each). ``requests`` holds every ``ModelRequest`` in
-    order, ``resets`` the caller of every ``reset`` and ``streams`` every stream opened.
+    characters (None: one piece each). ``accepts_prefill`` plays a model that continues
+    a prefill (Claude before 4.6); by default a cut reply is continued with a runtime
+    note. ``requests`` holds every ``ModelRequest`` in order, ``resets`` the caller of
+    every ``reset`` and ``streams`` every stream opened.
     """
 
     name = "scripted"
@@ -136,12 +138,15 @@ class ScriptedProvider:
         context_window: int = DEFAULT_CONTEXT_WINDOW,
         max_output_tokens: int | None = None,
         chunk_size: int | None = None,
+        accepts_prefill: bool = False,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self.model = model
         self.context_window = context_window
         self.stale_timeout: float | None = None  # the agent's own limit applies
+        # False (like Claude 4.6+): a cut reply is continued with a runtime note, not a prefill.
+        self.accepts_prefill = accepts_prefill
         self._default_limit = max_output_tokens  # what a request without max_tokens gets
         self.max_output_tokens = max_output_tokens or 8_192  # the ceiling a raised retry may ask for
         self.chunk_size = chunk_size
@@ -251,7 +256,7 @@ class ScriptedProvider:
 
 
 def _estimate_input(request: ModelRequest) -> int:
-    chars = len(request.system) + len(request.continuation or "")
+    chars = len(request.system) + len(request.prefill or "")
     for message in request.messages:
         chars += len(message.text) + sum(len(json.dumps(c.arguments)) for c in message.tool_calls)
         chars += sum(len(r.content) for r in message.tool_results)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from agent.testing import anthropic_wire, openai_wire
 from agent.testing.connection import Hooks, guess_route, route
 from agent.testing.render import Abort, End, Op, Raw, SetPace, StreamRenderer, Wait, dumps, plain, walk
+from agent.testing.rules import Refusal, check_request
 from agent.testing.script import (
     Flavour,
     HttpError,
@@ -27,7 +28,6 @@ from agent.testing.script import (
     SseError,
     Wire,
 )
-from agent.testing.validation import validate_anthropic, validate_openai
 
 _FLUSH_AT = 256 * 1024
 _POLL = 0.05
@@ -120,15 +120,15 @@ class SimHandler(BaseHTTPRequestHandler):
             self._no_route()
             return
         wire, flavour = found
-        problem: str | None
+        refusal: Refusal | None
         try:
             body = json.loads(raw or b"null")
         except ValueError as exc:
-            body, problem = None, f"There was an error parsing the body: {exc}"
+            body, refusal = None, Refusal(f"There was an error parsing the body: {exc}")
         else:
-            problem = None if isinstance(body, dict) else "The request body must be a JSON object"
-        if problem is None:
-            problem = validate_anthropic(body) if wire == "anthropic" else validate_openai(body)
+            refusal = None if isinstance(body, dict) else Refusal("The request body must be a JSON object")
+        if refusal is None:
+            refusal = check_request(flavour, body)
         request = self.hooks.record(
             self.conn,
             wire,
@@ -136,10 +136,10 @@ class SimHandler(BaseHTTPRequestHandler):
             self.path,
             self._headers(),
             body if isinstance(body, dict) else {},
-            problem,
+            refusal.message if refusal is not None else None,
         )
-        if problem is not None:
-            self._send_error(wire, flavour, HttpError(400, problem))
+        if refusal is not None:
+            self._send_error(wire, flavour, _refusal_error(wire, flavour, refusal))
             return
         outcome = self.hooks.next_outcome(request)
         if isinstance(outcome, HttpError):
@@ -367,3 +367,17 @@ class SimHandler(BaseHTTPRequestHandler):
             sock.close()
         self.gone = True
         self.close_connection = True
+
+
+def _refusal_error(wire: Wire, flavour: Flavour, refusal: Refusal) -> HttpError:
+    """A validation refusal in the flavour's error shape."""
+    if flavour == "openrouter" and refusal.upstream:
+        upstream = anthropic_wire.error_body(400, refusal.message, None, anthropic_wire.new_request_id())
+        return HttpError(400, refusal.message, body=openai_wire.provider_error_body(400, dumps(upstream), "Anthropic"))
+    if wire == "openai" and flavour == "openai":
+        return HttpError(
+            400,
+            refusal.message,
+            body=openai_wire.error_body(400, refusal.message, None, flavour, code=refusal.code, param=refusal.param),
+        )
+    return HttpError(400, refusal.message)

@@ -1,12 +1,15 @@
-"""Request validation modelled on what the real APIs refuse with a 400.
+"""The checks behind the simulator's rules (``rules.py``), worded like the real APIs.
 
-Each validator returns None for a valid body, or the error message (worded like the real
-API's) for the first problem found.
+Each check takes the request body and returns None when it passes, or the error
+message the real API gives for the first problem it finds.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -23,9 +26,19 @@ def _block_ids(content: Any, block_type: str, key: str) -> list[str]:
     return [str(b.get(key)) for b in _blocks(content) if b.get("type") == block_type]
 
 
-def validate_anthropic(body: dict[str, Any]) -> str | None:
-    if "max_tokens" not in body:
-        return "max_tokens: Field required"
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+# -- Anthropic Messages ------------------------------------------------------------------
+
+
+def max_tokens_required(body: dict[str, Any]) -> str | None:
+    return "max_tokens: Field required" if "max_tokens" not in body else None
+
+
+def anthropic_shape(body: dict[str, Any]) -> str | None:
     if "messages" not in body:
         return "messages: Field required"
     messages = body["messages"]
@@ -48,82 +61,119 @@ def validate_anthropic(body: dict[str, Any]) -> str | None:
                 f"messages.{i}: all messages must have non-empty content except for the optional "
                 "final assistant message"
             )
-        problem = _anthropic_blocks(i, content)
-        if problem:
-            return problem
-        problem = _anthropic_tool_pairing(messages, i)
-        if problem:
-            return problem
-    final = messages[last]
-    if final.get("role") == "assistant" and _final_text(final["content"]).endswith((" ", "\n", "\t", "\r")):
+        if not isinstance(content, str | list):
+            return f"messages.{i}.content: Input should be a valid string or list"
+        for j, block in enumerate(content if isinstance(content, list) else []):
+            if not isinstance(block, dict) or "type" not in block:
+                return f"messages.{i}.content.{j}.type: Field required"
+    return None
+
+
+def anthropic_text_blocks(body: dict[str, Any]) -> str | None:
+    """Empty text blocks are refused anywhere; whitespace-only text is refused when the
+    message has no other text with something in it."""
+    for msg in _messages(body):
+        content = msg.get("content")
+        texts = (
+            [content]
+            if isinstance(content, str)
+            else [str(b.get("text", "")) for b in _blocks(content) if b.get("type") == "text"]
+        )
+        if any(t == "" for t in texts) and isinstance(content, list):
+            return "messages: text content blocks must be non-empty"
+        if texts and any(not t.strip() for t in texts if t) and not any(t.strip() for t in texts):
+            return "messages: text content blocks must contain non-whitespace text"
+    return None
+
+
+def thinking_signature(body: dict[str, Any]) -> str | None:
+    for i, msg in enumerate(_messages(body)):
+        for j, block in enumerate(_blocks(msg.get("content"))):
+            if block.get("type") == "thinking" and not block.get("signature"):
+                return f"messages.{i}.content.{j}.thinking.signature: Field required"
+    return None
+
+
+def tool_use_id_pattern(body: dict[str, Any]) -> str | None:
+    for i, msg in enumerate(_messages(body)):
+        for j, block in enumerate(_blocks(msg.get("content"))):
+            if block.get("type") != "tool_use":
+                continue
+            if not block.get("id"):
+                return f"messages.{i}.content.{j}.tool_use.id: Field required"
+            if not _TOOL_USE_ID.match(str(block["id"])):
+                return f"messages.{i}.content.{j}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'"
+    return None
+
+
+def tool_use_id_unique(body: dict[str, Any]) -> str | None:
+    seen: set[str] = set()
+    for i, msg in enumerate(_messages(body)):
+        for j, block in enumerate(_blocks(msg.get("content"))):
+            if block.get("type") == "tool_use":
+                call_id = str(block.get("id"))
+                if call_id in seen:
+                    return f"messages.{i}.content.{j}: `tool_use` ids must be unique"
+                seen.add(call_id)
+    return None
+
+
+def tool_pairing(body: dict[str, Any]) -> str | None:
+    messages = _messages(body)
+    for i, msg in enumerate(messages):
+        uses = _block_ids(msg["content"], "tool_use", "id")
+        if uses:
+            if msg.get("role") != "assistant":
+                return f"messages.{i}.content: `tool_use` blocks can only be in `assistant` messages"
+            following = messages[i + 1] if i + 1 < len(messages) else None
+            answered: set[str] = set()
+            if following is not None and following.get("role") == "user":
+                answered = set(_block_ids(following.get("content"), "tool_result", "tool_use_id"))
+            missing = [u for u in uses if u not in answered]
+            if missing:
+                return (
+                    f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately "
+                    f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
+                    "`tool_result` block in the next message."
+                )
+        results = _block_ids(msg["content"], "tool_result", "tool_use_id")
+        if results:
+            if msg.get("role") != "user":
+                return f"messages.{i}.content: `tool_result` blocks can only be in `user` messages"
+            previous = messages[i - 1] if i > 0 else None
+            requested = set(_block_ids(previous.get("content"), "tool_use", "id")) if previous else set()
+            unexpected = [r for r in results if r not in requested]
+            if unexpected:
+                return (
+                    f"messages.{i}.content.0: unexpected `tool_use_id` found in `tool_result` blocks: "
+                    f"{', '.join(unexpected)}. Each `tool_result` block must have a corresponding "
+                    "`tool_use` block in the previous message."
+                )
+    return None
+
+
+def final_assistant_whitespace(body: dict[str, Any]) -> str | None:
+    messages = _messages(body)
+    if not messages or messages[-1].get("role") != "assistant":
+        return None
+    content = messages[-1].get("content")
+    blocks = _blocks(content)
+    text = (
+        content
+        if isinstance(content, str)
+        else (str(blocks[-1].get("text", "")) if blocks and blocks[-1].get("type") == "text" else "")
+    )
+    if text.endswith((" ", "\n", "\t", "\r")):
         return "messages: final assistant content cannot end with trailing whitespace"
     return None
 
 
-def _final_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    blocks = _blocks(content)
-    if blocks and blocks[-1].get("type") == "text":
-        return str(blocks[-1].get("text", ""))
-    return ""
-
-
-def _anthropic_blocks(i: int, content: Any) -> str | None:
-    if isinstance(content, str):
-        return None
-    if not isinstance(content, list):
-        return f"messages.{i}.content: Input should be a valid string or list"
-    for j, block in enumerate(content):
-        if not isinstance(block, dict) or "type" not in block:
-            return f"messages.{i}.content.{j}.type: Field required"
-        kind = block["type"]
-        if kind == "text" and not block.get("text"):
-            return "messages: text content blocks must be non-empty"
-        if kind == "thinking" and not block.get("signature"):
-            return f"messages.{i}.content.{j}.thinking.signature: Field required"
-        if kind == "tool_use" and not block.get("id"):
-            return f"messages.{i}.content.{j}.tool_use.id: Field required"
-    return None
-
-
-def _anthropic_tool_pairing(messages: list[Any], i: int) -> str | None:
-    msg = messages[i]
-    uses = _block_ids(msg["content"], "tool_use", "id")
-    if uses:
-        if msg.get("role") != "assistant":
-            return f"messages.{i}.content: `tool_use` blocks can only be in `assistant` messages"
-        following = messages[i + 1] if i + 1 < len(messages) else None
-        answered: set[str] = set()
-        if isinstance(following, dict) and following.get("role") == "user":
-            answered = set(_block_ids(following.get("content"), "tool_result", "tool_use_id"))
-        missing = [u for u in uses if u not in answered]
-        if missing:
-            return (
-                f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately "
-                f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
-                "`tool_result` block in the next message."
-            )
-    results = _block_ids(msg["content"], "tool_result", "tool_use_id")
-    if results:
-        if msg.get("role") != "user":
-            return f"messages.{i}.content: `tool_result` blocks can only be in `user` messages"
-        previous = messages[i - 1] if i > 0 else None
-        requested = set(_block_ids(previous.get("content"), "tool_use", "id")) if isinstance(previous, dict) else set()
-        unexpected = [r for r in results if r not in requested]
-        if unexpected:
-            return (
-                f"messages.{i}.content.0: unexpected `tool_use_id` found in `tool_result` blocks: "
-                f"{', '.join(unexpected)}. Each `tool_result` block must have a corresponding "
-                "`tool_use` block in the previous message."
-            )
-    return None
-
+# -- OpenAI chat completions ---------------------------------------------------------------
 
 _OPENAI_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
-def validate_openai(body: dict[str, Any]) -> str | None:
+def openai_shape(body: dict[str, Any]) -> str | None:
     if "model" not in body or not body["model"]:
         return "you must provide a model parameter"
     if "messages" not in body:
@@ -133,8 +183,6 @@ def validate_openai(body: dict[str, Any]) -> str | None:
         return "Invalid type for 'messages': expected an array, but got an object instead."
     if not messages:
         return "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array."
-    pending: list[str] = []
-    requested: set[str] = set()
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             return f"Invalid type for 'messages[{i}]': expected an object, but got a string instead."
@@ -144,8 +192,6 @@ def validate_openai(body: dict[str, Any]) -> str | None:
                 f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', "
                 "'function', 'tool', and 'developer'."
             )
-        if role != "tool" and pending:
-            return _unanswered(pending)
         content = msg.get("content")
         if role in ("user", "system", "developer") and _is_empty(content):
             if content == []:
@@ -157,13 +203,21 @@ def validate_openai(body: dict[str, Any]) -> str | None:
                 f"Invalid 'messages[{i}].content': string too short. Expected a string with minimum "
                 "length 1, but got an empty string instead."
             )
+        if role == "assistant" and content is None and not msg.get("tool_calls"):
+            return f"Invalid value for 'messages[{i}].content': expected a string, got null."
+    return None
+
+
+def openai_tool_pairing(body: dict[str, Any]) -> str | None:
+    pending: list[str] = []
+    requested: set[str] = set()
+    for msg in _messages(body):
+        role = msg.get("role")
+        if role != "tool" and pending:
+            return _unanswered(pending)
         if role == "assistant":
-            calls = msg.get("tool_calls") or []
-            if content is None and not calls:
-                return f"Invalid value for 'messages[{i}].content': expected a string, got null."
-            ids = [str(c.get("id")) for c in calls if isinstance(c, dict)]
-            pending = list(ids)
-            requested = set(ids)
+            ids = [str(c.get("id")) for c in msg.get("tool_calls") or [] if isinstance(c, dict)]
+            pending, requested = list(ids), set(ids)
         elif role == "tool":
             call_id = msg.get("tool_call_id")
             if call_id not in requested:
@@ -175,9 +229,7 @@ def validate_openai(body: dict[str, Any]) -> str | None:
                 pending.remove(call_id)
         else:
             requested = set()
-    if pending:
-        return _unanswered(pending)
-    return None
+    return _unanswered(pending) if pending else None
 
 
 def _unanswered(pending: list[str]) -> str:

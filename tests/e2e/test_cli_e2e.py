@@ -181,7 +181,8 @@ def test_json_object_with_progress_on_stderr(sim: ProviderSimulator, setup: list
     assert set(result) == JSON_KEYS
     assert result["status"] == "completed" and result["final_text"] == "Written."
     assert result["error"] is None and result["api_calls"] == 2
-    assert result["usage"] == {"input_tokens": 50, "output_tokens": 10}
+    usage = result["usage"]
+    assert (usage["input_tokens"], usage["output_tokens"], usage["prompt_tokens"]) == (50, 10, 50)
     assert result["events"]["tool_call_started"] == 1 and result["events"]["turn_finished"] == 1
     assert "session_id" in result
     assert "→ write_file a.txt" in proc.stderr  # --json streams its progress lines too

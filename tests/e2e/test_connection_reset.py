@@ -67,7 +67,7 @@ def test_interrupt_resets_the_connection_and_keeps_the_partial_answer(
             threading.Timer(0.05, agent.interrupt).start()
     finished = events[-1]
     assert finished.status == "interrupted"
-    assert time.monotonic() - interrupted_at < 0.5 + 0.5  # half a second, with margin for the timer
+    assert time.monotonic() - interrupted_at < 10  # far below the 30 s silence (bench/ measures the 0.5 s)
     assert [r.caller for r in of_kind(events, "connection_reset")] == ["interrupt"]
     assert agent.history[-1].text == "Partial answer"
     result = agent.run("go on")
@@ -79,13 +79,15 @@ def test_interrupt_resets_the_connection_and_keeps_the_partial_answer(
 def test_interrupt_during_backoff_sleep(sim: ProviderSimulator, make_agent: Callable[..., AIAgent]) -> None:
     sim.script(HttpError(429, "slow down", headers={"retry-after": "60"}))
     agent = make_agent()
-    timer = threading.Timer(0.3, agent.interrupt)
-    timer.start()
     started = time.monotonic()
-    result = agent.run("hi")
-    assert result.status == "interrupted"
-    assert time.monotonic() - started < 5
-    assert len(sim.requests) == 1
+    timers = []
+    for event in agent.stream("hi"):
+        if event.kind == "retrying":  # the 60 s backoff is about to start: interrupt inside it
+            timers.append(threading.Timer(0.3, agent.interrupt))
+            timers[-1].start()
+    assert agent.last_result is not None and agent.last_result.status == "interrupted"
+    assert time.monotonic() - started < 30  # far below the 60 s the server asked for
+    assert len(sim.requests) == 1 and len(timers) == 1
 
 
 def test_one_wire_never_builds_the_other_wires_client(
@@ -111,6 +113,11 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _stream_threads() -> int:
+    """The agent's stream workers still alive (the simulator's threads are not counted)."""
+    return sum(1 for t in threading.enumerate() if t.name.startswith("stayline-stream-"))
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 def test_a_hundred_stalls_leave_no_thread_socket_or_fd(
     sim: ProviderSimulator, make_agent: Callable[..., AIAgent]
@@ -118,17 +125,19 @@ def test_a_hundred_stalls_leave_no_thread_socket_or_fd(
     sim.behaviour(lambda request: Reply(Silence(30)))
     agent = make_agent(stale_timeout=0.05, max_retries=9)
     agent.run("warm up")  # imports, pools and the like settle first
-    threads_before = threading.active_count()
+    threads_before = _stream_threads()
     fds_before = _open_fds()
     stalls = 0
     while stalls < 100:
         result = agent.run("stall")
         stalls += result.counts.get("stalled", 0)
     assert result.status == "failed"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (threading.active_count() > threads_before or _open_fds() > fds_before):
+    # The simulator's side lives in this process too and lets go of its sockets on its own
+    # schedule; a loaded machine may take a while, so the wait is generous (not a speed test).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (_stream_threads() > threads_before or _open_fds() > fds_before):
         time.sleep(0.05)
-    assert threading.active_count() <= threads_before
+    assert _stream_threads() <= threads_before
     assert _open_fds() <= fds_before
 
 

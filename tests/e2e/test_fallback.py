@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,7 +122,8 @@ def test_next_turn_after_the_cooldown_goes_back_to_the_primary(
 ) -> None:
     primary.script(HttpError(404, "model: claude-sonnet-4-6 not found"), Reply(Text("Primary is back.")))
     backup.behaviour(lambda request: Reply(Text("Backup answer.")))
-    settings = Settings(fallback_cooldown=0.3)
+    settings = Settings(fallback_cooldown=60)
+    now = [1000.0]  # the injectable clock: the cooldown passes when the test says so
     with AIAgent(
         provider="anthropic",
         model="claude-sonnet-4-6",
@@ -132,10 +132,12 @@ def test_next_turn_after_the_cooldown_goes_back_to_the_primary(
         workdir=tmp_path,
         settings=settings,
         fallbacks=[f"custom:gpt-4o@{backup.openai_base_url}"],
+        clock=lambda: now[0],
     ) as agent:
         assert agent.run("one").final_text == "Backup answer."
+        now[0] += 59
         assert agent.run("two").final_text == "Backup answer."  # still cooling down
-        time.sleep(0.5)
+        now[0] += 2
         third = agent.run("three")
     assert third.final_text == "Primary is back."
     assert len(primary.requests) == 2 and primary.requests[1].rejected is None

@@ -209,8 +209,6 @@ def test_anthropic_sample_without_final_blank_line_loses_message_stop(
 ) -> None:
     """Pins an SSE rule the fixtures exercise: the unterminated last event is dropped."""
     sample = SAMPLES / "anthropic" / "basic_response.sse"
-    if not sample.exists():
-        pytest.skip("wire samples absent")
     sim.script(RawSSE(sample.read_bytes()))
     assert [e.type for e in a_stream(claude)][-1] == "message_delta"
 
@@ -402,7 +400,9 @@ def test_validation_surfaces_as_bad_request(
     sim.script(Reply(Text("unused")))
     bad = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "answer "}]
     with pytest.raises(anthropic.BadRequestError, match="trailing whitespace"):
-        claude.messages.create(model="m", max_tokens=5, messages=bad)
+        claude.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=bad)
+    with pytest.raises(anthropic.BadRequestError, match="does not support assistant message prefill"):
+        claude.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=bad)
     tool_bad = [
         {"role": "user", "content": "q"},
         {

@@ -14,9 +14,7 @@ from agent.streaming.deltas import (
     ToolArgsChunk,
     ToolCallBegin,
 )
-from tests.wire import SAMPLES, accumulate, sample_bytes, sdk_deltas
-
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared/wire-samples not present")
+from tests.wire import accumulate, sample_bytes, sdk_deltas
 
 ANTHROPIC = "anthropic_messages"
 CHAT = "chat_completions"

@@ -382,9 +382,9 @@ def _help_modules() -> set[str]:
     return set(report["modules"])
 
 
-def test_help_imports_no_sdk_nor_ui_library() -> None:
+def test_help_imports_no_sdk_ui_nor_schema_library() -> None:
     loaded = {name.split(".")[0] for name in _help_modules()}
-    assert not loaded & {"anthropic", "openai", "httpx", "rich", "prompt_toolkit"}
+    assert not loaded & {"anthropic", "openai", "httpx", "rich", "prompt_toolkit", "pydantic", "jsonschema"}
 
 
 def test_help_does_not_import_the_agent() -> None:

@@ -98,7 +98,8 @@ def test_long_targets_are_cut() -> None:
 
 
 def test_one_line_flattens_and_cuts() -> None:
-    assert one_line("a\n\n b\x1b[0m c") == "a b [0m c"
+    assert one_line("a\n\n b\x1b[0m c") == "a b c"  # the whole sequence goes, not just ESC
+    assert one_line("a\rb\x1b]52;c;SGk=\x07c") == "a bc"
     assert one_line("abcdef", 4) == "abc…"
 
 

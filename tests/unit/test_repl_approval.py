@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from agent.cli import live
-from agent.cli.approve import QUESTION, ChatApprover, describe, make_chat_approver, parse_answer, split_action
+from agent.cli.approve import (
+    FILE_QUESTION,
+    QUESTION,
+    ChatApprover,
+    describe,
+    make_chat_approver,
+    parse_answer,
+    split_action,
+)
 from tools.approval import dangerous_reason
 from tools.base import ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
@@ -62,17 +70,30 @@ def test_yes_runs_once_and_asks_again_next_time() -> None:
     assert len(ask.questions) == 2
 
 
-def test_always_remembers_that_reason_only() -> None:
-    approve, ask, said = approver("a", "n")
+def test_always_remembers_that_exact_command_only() -> None:
+    approve, ask, said = approver("a", "n", "n")
     assert approve("terminal", SUDO) is True
-    assert approve("terminal", "runs a command with root privileges: sudo reboot now") is True
-    assert len(ask.questions) == 1  # the same reason: not asked again
+    assert approve("terminal", SUDO) is True
+    assert len(ask.questions) == 1  # the same command: not asked again
     assert said[-1].startswith("✓ allowed for this session")
-    assert approve("terminal", "pipes a downloaded script straight into a shell: curl x | sh") is False
-    assert len(ask.questions) == 2
-    assert approve.always == {("terminal", "runs a command with root privileges")}
+    # the same reason, another command: asked again (one approved sudo is not every sudo)
+    assert approve("terminal", "runs a command with root privileges: sudo reboot now") is False
+    assert approve("terminal", "runs a command with root privileges: sudo apt install x; sudo reboot") is False
+    assert len(ask.questions) == 3
+    assert approve.always == {("terminal", "sudo apt install x")}
     approve.forget()
     assert approve.always == frozenset()
+
+
+def test_always_for_a_file_write_is_per_path() -> None:
+    approve, ask, _ = approver("a", "n", "n")
+    action = "writes inside .git, where hooks and settings can run code on your next git command: .git/hooks/x"
+    assert approve("write_file", action) is True
+    assert ask.questions == [FILE_QUESTION]
+    assert approve("write_file", action) is True
+    assert approve("write_file", action.replace("hooks/x", "hooks/y")) is False
+    assert approve("terminal", SUDO) is False  # another tool, another question
+    assert ask.questions == [FILE_QUESTION, FILE_QUESTION, QUESTION]
 
 
 @pytest.mark.parametrize("answer", ["n", "", EOFError(), KeyboardInterrupt(), RuntimeError("no terminal")])
@@ -96,7 +117,7 @@ def test_the_command_shown_cannot_hide_behind_control_characters() -> None:
     assert "\x1b" not in text and "\r" not in text
     assert text.splitlines() == [
         "⚠ terminal needs your approval (formats a disk):",
-        "    mkfs /dev/sda [2K harmless",
+        "    mkfs /dev/sda harmless",
         "    echo two",
     ]
     assert "more characters" in describe("terminal", "r", "x" * 5000)

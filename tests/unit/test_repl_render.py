@@ -185,6 +185,15 @@ def terminal() -> tuple[Any, io.StringIO]:
     return Console(file=out, force_terminal=True, width=60, height=20, color_system=None), out
 
 
+def drawn(out: io.StringIO, text: str, timeout: float = 30.0) -> None:
+    """Wait until the live display's own refresh thread has drawn ``text`` (on a loaded
+    machine that can take a while; the wait ends as soon as it is there)."""
+    deadline = time.monotonic() + timeout
+    while text not in out.getvalue():
+        assert time.monotonic() < deadline, f"never drawn: {text!r}"
+        time.sleep(0.01)
+
+
 def test_make_view_picks_plain_output_off_a_terminal() -> None:
     assert isinstance(make_view(io.StringIO()), ChatPrinter)
 
@@ -193,16 +202,16 @@ def test_live_view_renders_markdown_and_leaves_each_line_once() -> None:
     console, out = terminal()
     view = LiveView(console, refresh_per_second=50)
     view.begin_turn()
-    time.sleep(0.1)  # the spinner gets drawn
+    drawn(out, "thinking… (0s)")  # the spinner gets drawn
     answer = "Some **bold** text.\n\n- one\n- two\n\n```\ncode line\n```\n\nThe end."
     for i in range(0, len(answer), 4):
         view.text(answer[i : i + 4])
         time.sleep(0.002)
     view.tool_started(ToolCallStarted("c1", "write_file", "notes.txt"))
-    time.sleep(0.05)
+    drawn(out, "write_file notes.txt (0s)")
     view.tool_finished(ToolCallFinished("c1", "write_file", "notes.txt", False, "wrote 5 bytes", 0.01))
     view.waiting(21)
-    time.sleep(0.05)
+    drawn(out, "waiting for the provider (21s)")
     view.text("Afterwards.")
     view.end_turn()
     raw = out.getvalue()

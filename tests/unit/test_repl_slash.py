@@ -42,7 +42,7 @@ class FakeTool:
 
 @dataclass
 class FakeResult:
-    usage: dict[str, int]
+    usage: dict[str, int | None]
     api_calls: int
 
 
@@ -52,7 +52,9 @@ class FakeAgent:
     settings: FakeSettings = field(default_factory=FakeSettings)
     session_id: str | None = None
     history: list[str] = field(default_factory=list)
-    total_usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0, "api_calls": 0})
+    total_usage: dict[str, int | None] = field(
+        default_factory=lambda: {"prompt_tokens": 0, "output_tokens": 0, "api_calls": 0}
+    )
     last_result: FakeResult | None = None
     tools: list[FakeTool] = field(
         default_factory=lambda: [FakeTool("read_file", "Read a text file. Long files come in pages.")]
@@ -231,11 +233,11 @@ def test_a_failed_switch_changes_nothing_and_says_why(harness: Harness) -> None:
 def test_tools_and_usage(harness: Harness) -> None:
     harness.run("/tools")
     assert "read_file" in harness.text and "Read a text file" in harness.text
-    harness.agent.total_usage = {"input_tokens": 12345, "output_tokens": 678, "api_calls": 3}
-    harness.agent.last_result = FakeResult({"input_tokens": 100, "output_tokens": 20}, 1)
+    harness.agent.total_usage = {"prompt_tokens": 12345, "output_tokens": 678, "api_calls": 3}
+    harness.agent.last_result = FakeResult({"prompt_tokens": 100, "output_tokens": None}, 1)
     harness.run("/usage")
     assert "12,345 input + 678 output tokens in 3 model calls" in harness.text
-    assert "last turn: 100 input + 20 output tokens in 1 model calls" in harness.text
+    assert "last turn: 100 input + not reported output tokens in 1 model calls" in harness.text
 
 
 def test_a_failing_command_does_not_escape(harness: Harness) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from agent.call import CallContext, CallResult, CallSettings, ProviderHealth, model_call
+from agent.continuation import RUNTIME_NOTE
 from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider, ResetReport, ToolSpec
 from agent.streaming.accumulator import Accumulator, ResponseSnapshot
@@ -55,13 +56,15 @@ def snapshot(provider: ScriptedProvider, req: ModelRequest | None = None) -> Res
     return accumulator.snapshot(failed=failed)
 
 
-def drive(generator: Generator[Any, None, T]) -> T:
-    """Run a loop generator to its end and return its value, ignoring the events."""
+def drive(generator: Generator[Any, None, T], events: list[Any] | None = None) -> T:
+    """Run a loop generator to its end and return its value, keeping the events if asked."""
     while True:
         try:
-            next(generator)
+            event = next(generator)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        if events is not None:
+            events.append(event)
 
 
 # --- the protocol -------------------------------------------------------------------------
@@ -251,10 +254,10 @@ def test_reset_counts_and_stops_open_streams() -> None:
 # --- through the real call machinery (worker thread, retry policy, continuation) -------------
 
 
-def call(provider: ScriptedProvider, req: ModelRequest | None = None) -> CallResult:
+def call(provider: ScriptedProvider, events: list[Any] | None = None, req: ModelRequest | None = None) -> CallResult:
     settings = CallSettings(stale_timeout=5.0, max_attempts=3, max_continuations=2, clock=time.monotonic)
     context = CallContext(settings, threading.Event(), [])
-    return drive(model_call(provider, req or request(), context, ProviderHealth(), 1))
+    return drive(model_call(provider, req or request(), context, ProviderHealth(), 1), events)
 
 
 def test_model_call_retries_a_transient_scripted_error() -> None:
@@ -281,5 +284,32 @@ def test_model_call_continues_a_cut_reply_from_the_shown_text() -> None:
     result = call(provider)
     assert result.status == "ok"
     assert result.text == "The answer is 42."
-    assert provider.requests[0].continuation is None
-    assert provider.requests[1].continuation == "The answer "
+    assert provider.requests[0].prefill is None and len(provider.requests[0].messages) == 1
+    # No prefill: the shown text as an assistant message, then a runtime note asking for the rest.
+    retry = provider.requests[1]
+    assert retry.prefill is None
+    assert [m.role for m in retry.messages] == ["user", "assistant", "user"]
+    assert retry.messages[1].text == "The answer "
+    assert retry.messages[2].text.startswith(RUNTIME_NOTE) and "The answer" in retry.messages[2].text
+
+
+def test_a_model_that_takes_prefill_continues_its_own_words() -> None:
+    provider = ScriptedProvider(
+        [ScriptedReply("The answer ", error=ScriptedError(ErrorFacts("transport", "dropped"))), " is 42."],
+        accepts_prefill=True,
+    )
+    result = call(provider)
+    assert result.text == "The answer is 42."  # the repeated seam space is dropped
+    assert provider.requests[1].prefill == "The answer " and len(provider.requests[1].messages) == 1
+
+
+def test_a_restarted_reply_is_not_shown_twice() -> None:
+    provider = ScriptedProvider(
+        [ScriptedReply("The answer ", error=ScriptedError(ErrorFacts("transport", "dropped"))), "The answer is 42."]
+    )
+    events: list[Any] = []
+    result = call(provider, events)
+    assert result.text == "The answer is 42."
+    shown = "".join(e.text for e in events if e.kind == "text_delta")
+    assert shown == "The answer is 42."
+    assert result.repeated_chars == len("The answer ")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from agent.messages import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, user_message
-from agent.sessions import NOT_EXECUTED, SCHEMA_VERSION, SessionStore, SessionStoreError
+from agent.sessions import NOT_EXECUTED, OUTCOME_UNKNOWN, SCHEMA_VERSION, SessionStore, SessionStoreError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,8 +142,33 @@ def test_repairs_trailing_unanswered_tool_call(store: SessionStore) -> None:
     history = store.load(sid)
     assert [m.role for m in history] == ["user", "assistant", "tool", "tool"]
     assert history[-1].tool_results == [ToolResultPart("c2", NOT_EXECUTED, is_error=True)]
-    # The repair is a view: the stored rows are unchanged.
-    assert store.get(sid).message_count == 3  # type: ignore[union-attr]
+    # The repair is saved: the next load reads it back unchanged.
+    assert store.get(sid).message_count == 4  # type: ignore[union-attr]
+    assert store.load(sid) == history
+
+
+def test_every_dangling_call_anywhere_is_answered_and_the_running_one_is_outcome_unknown(
+    store: SessionStore,
+) -> None:
+    sid = _new(store)
+    store.append(sid, user_message("go"))
+    store.append(sid, Message("assistant", [ToolCallPart("early", "terminal", {"command": "make"})]))
+    store.append(sid, user_message("and then?"))  # an older round left unanswered
+    store.append(sid, Message("assistant", [ToolCallPart("r1", "a", {}), ToolCallPart("r2", "b", {})]))
+    store.mark_running(sid, "r1")  # the process died while r1 ran
+    history = store.load(sid)
+    assert [m.role for m in history] == ["user", "assistant", "tool", "user", "assistant", "tool", "tool"]
+    assert history[2].tool_results[0].content == NOT_EXECUTED
+    assert history[5].tool_results[0].call_id == "r1" and history[5].tool_results[0].content == OUTCOME_UNKNOWN
+    assert history[6].tool_results[0].call_id == "r2" and history[6].tool_results[0].content == NOT_EXECUTED
+
+
+def test_orphan_tool_results_are_dropped(store: SessionStore) -> None:
+    sid = _new(store)
+    store.append(sid, user_message("go"))
+    store.append(sid, Message("tool", [ToolResultPart("ghost", "no call before me")]))
+    store.append(sid, Message("assistant", [TextPart("hello")]))
+    assert [m.role for m in store.load(sid)] == ["user", "assistant"]
 
 
 def test_repair_goes_before_a_following_user_message(store: SessionStore) -> None:

@@ -402,7 +402,7 @@ TR = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
         ),
         (
             {
-                "model": "m",
+                "model": "claude-sonnet-4-5",  # accepts prefill, so its whitespace rule is reached
                 "max_tokens": 5,
                 "messages": [*USER, {"role": "assistant", "content": "ends with \n"}],
             },
@@ -410,7 +410,7 @@ TR = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
         ),
         (
             {
-                "model": "m",
+                "model": "claude-3-5-sonnet-20241022",
                 "max_tokens": 5,
                 "messages": [*USER, {"role": "assistant", "content": [{"type": "text", "text": "x "}]}],
             },
@@ -455,9 +455,9 @@ def test_anthropic_valid_conversation_passes(sim: ProviderSimulator, client: Cli
         },
         {"role": "user", "content": [TR, {"type": "text", "text": "more"}]},
         {"role": "assistant", "content": ""},
-    ]  # the optional final (prefill) assistant message may be empty
+    ]  # the optional final (prefill) assistant message may be empty, on a model that takes prefill
     sim.script(Reply(Text("fine")))
-    assert client.post(A_PATH, {**A_BODY, "messages": messages}).status == 200
+    assert client.post(A_PATH, {**A_BODY, "model": "claude-sonnet-4-5", "messages": messages}).status == 200
 
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}

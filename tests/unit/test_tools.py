@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,82 @@ def test_validate_accepts_valid_values() -> None:
     assert validate_arguments(SCHEMA, value) == []
 
 
+# --- hand-written schemas: the whole of JSON Schema, not a subset --------------------------
+
+# Keywords the former hand-made validator ignored; each value in "bad" was let through then.
+KEYWORDS: list[tuple[dict[str, Any], Any, Any, str]] = [
+    ({"type": "string", "pattern": "^[a-z]+$"}, "abc", "ABC", "value: 'ABC' does not match '^[a-z]+$'"),
+    ({"anyOf": [{"type": "integer"}, {"type": "string", "minLength": 2}]}, "ab", "a", "at least 2 characters"),
+    ({"anyOf": [{"type": "integer"}, {"type": "boolean"}]}, 3, "3", "expected integer or boolean, got string"),
+    ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, -1, 1, "value: 1 is valid under each of"),
+    ({"type": "string", "maxLength": 3}, "abc", "abcd", "value: must be at most 3 characters long, got 4"),
+    ({"type": "string", "minLength": 2}, "ab", "a", "value: must be at least 2 characters long"),
+    ({"type": "array", "minItems": 1}, [1], [], "value: must have at least 1 items, got 0"),
+    ({"type": "array", "maxItems": 1}, [1], [1, 2], "value: must have at most 1 items, got 2"),
+    ({"type": "array", "items": {"enum": ["r", "w"]}}, ["r"], ["r", "x"], "value[1]: expected one of 'r', 'w'"),
+    ({"const": "yes"}, "yes", "no", "value: 'yes' was expected"),
+    ({"type": "string", "format": "date"}, "2024-02-29", "2024-02-30", "value: '2024-02-30' is not a 'date'"),
+    ({"type": "object", "additionalProperties": {"type": "integer"}}, {"a": 1}, {"a": "1"}, "value.a: expected"),
+    ({"type": "integer", "multipleOf": 5}, 10, 12, "value: 12 is not a multiple of 5"),
+    ({"type": "array", "uniqueItems": True}, [1, 2], [1, 1], "value: [1, 1] has non-unique elements"),
+]
+
+
+@pytest.mark.parametrize(("schema", "good", "bad", "error"), KEYWORDS)
+def test_hand_written_schema_keywords_are_enforced_by_the_registry(
+    ctx: ToolContext, schema: dict[str, Any], good: Any, bad: Any, error: str
+) -> None:
+    calls: list[Any] = []
+
+    def record(arguments: dict[str, Any], context: ToolContext) -> str:
+        calls.append(arguments["value"])
+        return "ok"
+
+    registry = ToolRegistry([_tool("t", record, {"type": "object", "properties": {"value": schema}})])
+    assert registry.execute("t", {"value": good}, ctx) == ToolOutcome("ok", False, "1 line")
+    outcome = registry.execute("t", {"value": bad}, ctx)
+    assert outcome.is_error and outcome.content.startswith("invalid arguments for t: "), outcome.content
+    assert error in outcome.content
+    assert calls == [good]
+
+
+def test_a_long_value_is_quoted_back_shortened(ctx: ToolContext) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^[a-z]*$"}}}
+    registry = ToolRegistry([_tool("t", lambda a, c: "ok", schema)])
+    outcome = registry.execute("t", {"name": "X" * 10_000}, ctx)
+    assert outcome.is_error and "does not match '^[a-z]*$'" in outcome.content
+    assert len(outcome.content) < 200
+
+
+def test_a_schema_that_is_not_json_schema_is_refused_when_the_registry_is_built() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "int"}}}
+    with pytest.raises(ValueError, match=r"tool 't': its schema is not a valid JSON Schema: .*properties.n.type"):
+        ToolRegistry([_tool("t", lambda a, c: "ok", schema)])
+
+
+def test_a_reference_outside_the_schema_is_refused_never_fetched() -> None:
+    schema = {"type": "object", "properties": {"n": {"$ref": "https://example.invalid/n.json"}}}
+    with pytest.raises(ValueError, match=r"tool 't': its schema is not self-contained: \$ref 'https://example"):
+        ToolRegistry([_tool("t", lambda a, c: "ok", schema)])
+
+
+def test_a_reference_that_leads_nowhere_is_an_error_outcome(ctx: ToolContext) -> None:
+    schema = {"type": "object", "properties": {"n": {"$ref": "#/$defs/missing"}}}
+    registry = ToolRegistry([_tool("t", lambda a, c: "ok", schema)])
+    outcome = registry.execute("t", {"n": 1}, ctx)
+    assert outcome.is_error
+    assert outcome.content.startswith("tool t cannot run, its schema is broken (")
+    assert "/$defs/missing" in outcome.content and outcome.content.endswith("); do not call it again")
+
+
+def test_importing_the_tools_loads_neither_pydantic_nor_jsonschema() -> None:
+    probe = "import json, sys, tools, tools.decorator; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    loaded = {name.split(".")[0] for name in json.loads(done.stdout)}
+    assert "tools" in loaded
+    assert not loaded & {"pydantic", "pydantic_core", "jsonschema"}
+
+
 # --- path confinement ------------------------------------------------------------------
 
 
@@ -239,7 +317,8 @@ def test_file_tools_refuse_escapes(registry: ToolRegistry, tmp_path: Path) -> No
     assert outside.read_text() == "keep"
 
 
-def test_tools_import_only_the_standard_library() -> None:
+def test_tools_import_the_standard_library_pydantic_and_jsonschema_only() -> None:
+    # Never the agent: the agent imports the tools, not the other way round.
     tools_dir = Path(__file__).resolve().parents[2] / "tools"
     sources = sorted(tools_dir.glob("*.py"))
     assert sources
@@ -253,5 +332,5 @@ def test_tools_import_only_the_standard_library() -> None:
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                allowed = top in sys.stdlib_module_names or top == "tools"
+                allowed = top in sys.stdlib_module_names or top in ("tools", "pydantic", "jsonschema")
                 assert allowed, f"{source.name} imports {module}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agent.streaming.seam import SeamTrimmer
 from agent.streaming.watchdog import StaleWatchdog, default_stale_timeout
 
 
@@ -63,11 +62,3 @@ def test_default_limits() -> None:
     assert default_stale_timeout(False, 60_000) >= 240
     assert default_stale_timeout(False, 120_000) >= 300
     assert default_stale_timeout(True, 1_000) == 900
-
-
-def test_seam_joins_exactly() -> None:
-    assert "Hello " + SeamTrimmer("Hello ").feed("world.") == "Hello world."
-    assert "Hello " + SeamTrimmer("Hello ").feed(" world.") == "Hello world."
-    trimmer = SeamTrimmer("a\n\n")
-    assert trimmer.feed("\n") == "" and trimmer.feed("\nb") == "b"
-    assert SeamTrimmer("Hello").feed(" world") == " world"

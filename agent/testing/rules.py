@@ -1,0 +1,180 @@
+"""What the real APIs refuse, as one table: the simulator's oracle.
+
+Each rule names the wire flavours that enforce it and the documented behaviour it
+mirrors, so a test that passes against the simulator would not be refused in
+production. The first rule that fails decides the refusal, in table order (structural
+problems first, as the real validators report them).
+
+The simulator keeps its own model facts (which models refuse prefill) instead of
+reading the agent's model catalog: an oracle that shares the code under test's table
+would share its mistakes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.testing import validation as v
+from agent.testing.script import Flavour
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A 400 the simulator answers with; ``code``/``param`` fill OpenAI's error fields.
+    ``upstream`` marks an Anthropic rule reached through OpenRouter, which wraps the
+    upstream's own error JSON in its "Provider returned error"."""
+
+    message: str
+    code: str | None = None
+    param: str | None = None
+    upstream: bool = False
+
+
+Check = Callable[[dict[str, Any]], "Refusal | str | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    flavours: frozenset[Flavour]
+    mirrors: str  # the documented behaviour, and where it is documented
+    check: Check
+
+
+# -- model facts (from Anthropic's docs, independent of agent/models.py) ------------------
+
+_CLAUDE_VERSION = re.compile(r"claude-(?:opus|sonnet|haiku|fable)-(\d+)(?:-(\d+))?(?![0-9])")
+
+
+def refuses_prefill(model: object) -> bool:
+    """Claude 4.6 and later refuse a request that ends with an assistant message
+    (Opus 4.6 / Sonnet 4.6 migration guide); older Claude models accept prefill.
+    Non-Claude ids reaching an Anthropic-shaped endpoint are treated as refusing,
+    the strict side: nothing documents that they continue a prefill."""
+    norm = re.sub(r"[._]", "-", str(model).lower().rsplit("/", 1)[-1])
+    match = _CLAUDE_VERSION.search(norm)
+    if match is None:
+        return not norm.startswith("claude-3")
+    major = int(match.group(1))
+    minor = int(match.group(2)) if match.group(2) and len(match.group(2)) < 3 else 0  # not a date suffix
+    return (major, minor) >= (4, 6)
+
+
+def _no_prefill(body: dict[str, Any]) -> str | None:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+        return None
+    if messages[-1].get("role") == "assistant" and refuses_prefill(body.get("model")):
+        return "This model does not support assistant message prefill. The conversation must end with a user message."
+    return None
+
+
+def _openrouter_no_prefill(body: dict[str, Any]) -> Refusal | None:
+    messages = body.get("messages")
+    model = str(body.get("model") or "")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+        return None
+    claude = "claude" in model.lower()  # OpenRouter routes these ids to Anthropic
+    if claude and messages[-1].get("role") == "assistant" and refuses_prefill(model):
+        message = _no_prefill({"messages": messages, "model": model})
+        return Refusal(message or "", upstream=True)
+    return None
+
+
+def _openai_tool_call_id_length(body: dict[str, Any]) -> Refusal | None:
+    for i, message in enumerate(body.get("messages") or []):
+        if not isinstance(message, dict):
+            continue
+        for j, call in enumerate(message.get("tool_calls") or []):
+            call_id = str(call.get("id", "")) if isinstance(call, dict) else ""
+            if len(call_id) > 40:
+                param = f"messages[{i}].tool_calls[{j}].id"
+                return Refusal(
+                    f"Invalid '{param}': string too long. Expected a string with maximum length 40, "
+                    f"but got a string with length {len(call_id)} instead.",
+                    code="string_above_max_length",
+                    param=param,
+                )
+    return None
+
+
+_ANTHROPIC: frozenset[Flavour] = frozenset({"anthropic"})
+_OPENAI: frozenset[Flavour] = frozenset({"openai"})
+_CHAT: frozenset[Flavour] = frozenset({"openai", "openrouter"})
+_OPENROUTER: frozenset[Flavour] = frozenset({"openrouter"})
+_MESSAGES_DOCS = "Anthropic Messages API reference (POST /v1/messages), request validation"
+
+RULES: tuple[Rule, ...] = (
+    Rule("max_tokens_required", _ANTHROPIC, f"{_MESSAGES_DOCS}: max_tokens is required", v.max_tokens_required),
+    Rule("messages_shape", _ANTHROPIC, f"{_MESSAGES_DOCS}: a non-empty list of messages", v.anthropic_shape),
+    Rule(
+        "text_blocks",
+        _ANTHROPIC,
+        "400 'text content blocks must be non-empty' / '...must contain non-whitespace text' "
+        "(seen from the API in 2025-2026 issue reports, e.g. anthropics/claude-code#23440)",
+        v.anthropic_text_blocks,
+    ),
+    Rule(
+        "thinking_signature",
+        _ANTHROPIC,
+        "Extended thinking docs: thinking blocks are sent back with their signature",
+        v.thinking_signature,
+    ),
+    Rule(
+        "tool_use_id_pattern",
+        _ANTHROPIC,
+        "tool_use.id must match ^[a-zA-Z0-9_-]+$ ('String should match pattern', reported by users of "
+        "cross-provider gateways)",
+        v.tool_use_id_pattern,
+    ),
+    Rule(
+        "tool_use_id_unique", _ANTHROPIC, "400 '`tool_use` ids must be unique' within a request", v.tool_use_id_unique
+    ),
+    Rule(
+        "tool_result_adjacency",
+        _ANTHROPIC,
+        "Tool use docs: every tool_use has its tool_result in the very next user message, and a "
+        "tool_result answers a tool_use of the message before it",
+        v.tool_pairing,
+    ),
+    Rule("prefill_by_model", _ANTHROPIC, "Opus 4.6 / Sonnet 4.6 migration guide: no assistant prefill", _no_prefill),
+    Rule(
+        "final_assistant_whitespace",
+        _ANTHROPIC,
+        "400 'final assistant content cannot end with trailing whitespace' (prefill, older models)",
+        v.final_assistant_whitespace,
+    ),
+    Rule("chat_shape", _CHAT, "OpenAI chat completions reference: model, messages, roles, content", v.openai_shape),
+    Rule(
+        "chat_tool_pairing",
+        _CHAT,
+        "OpenAI: an assistant message with tool_calls is followed by a tool message for each id",
+        v.openai_tool_pairing,
+    ),
+    Rule(
+        "tool_call_id_length",
+        _OPENAI,
+        "OpenAI 400 string_above_max_length: tool_calls[].id is at most 40 characters",
+        _openai_tool_call_id_length,
+    ),
+    Rule(
+        "openrouter_claude_prefill",
+        _OPENROUTER,
+        "Claude 4.6+ through OpenRouter: the upstream prefill refusal, wrapped as 'Provider returned error'",
+        _openrouter_no_prefill,
+    ),
+)
+
+
+def check_request(flavour: Flavour, body: dict[str, Any]) -> Refusal | None:
+    """The first refusal the real API would give this body, or None."""
+    for rule in RULES:
+        if flavour not in rule.flavours:
+            continue
+        found = rule.check(body)
+        if found is not None:
+            return found if isinstance(found, Refusal) else Refusal(found)
+    return None
