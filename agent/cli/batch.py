@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fallback", dest="fallbacks", action="append", metavar="PROVIDER:MODEL", help="fallback model (repeatable)"
     )
     parser.add_argument("--yolo", action="store_true", help="run dangerous commands (otherwise they are refused)")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="run commands under bubblewrap: only the workdir writable, no network"
+    )
     parser.add_argument("--config", metavar="PATH", help="config file (default: $STAYLINE_HOME/config.toml)")
     return parser
 
