@@ -9,6 +9,7 @@ slots a connection holds are given back when it closes, so a worker that dies, e
 from __future__ import annotations
 
 import secrets
+import socket
 import threading
 from contextlib import suppress
 from multiprocessing import AuthenticationError
@@ -88,8 +89,9 @@ class LimiterServer:
         if self._closed.is_set():
             return
         self._closed.set()
-        with suppress(*_GONE):  # wake the accept() so its thread can end
-            Client(self.address, family="AF_UNIX", authkey=self.authkey).close()
+        with suppress(OSError), socket.socket(socket.AF_UNIX) as poke:  # wake accept() so its thread ends
+            poke.settimeout(1.0)
+            poke.connect(self.address)  # a bare connection: nothing here waits on a handshake
         self._listener.close()
         self._thread.join(2.0)
         with self._lock:

@@ -90,12 +90,13 @@ def run_batch(
 ) -> Generator[TaskResult, None, None]:
     """Run a batch and yield each ``TaskResult`` as its task ends.
 
-    ``tasks``: a task file, ``Task`` objects or task-line dicts, or a ready ``BatchPlan``. ``engine``: a
-    ``LocalEngine`` (the default) or a ``RayEngine``. ``settings``: the defaults of every
-    task (None: from the environment). ``workdirs``: where each task's own workdir goes
-    (default: ``OUT.workdirs`` beside the results, else ``./stayline-batch.workdirs``).
-    ``max_in_flight``: model requests in flight per provider key. Call ``engine.stop()``
-    (e.g. from a SIGINT handler) to end the batch cleanly, resumable.
+    ``tasks``: a task file, ``Task`` objects or task-line dicts, or a ready ``BatchPlan``.
+    ``engine``: a ``LocalEngine`` (the default) or a ``RayEngine``. ``settings``: the
+    defaults of every task (None: from the environment). ``workdirs``: where each task's
+    own workdir goes (default: ``OUT.workdirs`` beside the results, else
+    ``./stayline-batch.workdirs``). ``max_in_flight``: model requests in flight per
+    provider key. Call ``engine.stop()`` (e.g. from a SIGINT handler) to end the batch
+    cleanly, resumable.
     """
     if engine is None:
         from agent.batch.local import LocalEngine
@@ -103,15 +104,13 @@ def run_batch(
         engine = LocalEngine()
     plan = tasks if isinstance(tasks, BatchPlan) else plan_batch(tasks, out, retry_failed=retry_failed)
     job = BatchJob(
-        settings=settings if settings is not None else Settings().with_values(**settings_from_env()),
-        workdirs=Path(workdirs).resolve() if workdirs is not None else default_workdirs(out),
-        trajectories=trajectories is not None,
-        max_in_flight=max_in_flight,
+        settings if settings is not None else Settings().with_values(**settings_from_env()),
+        Path(workdirs).resolve() if workdirs is not None else default_workdirs(out),
+        trajectories is not None,
+        max_in_flight,
     )
     results = ResultsFile(out) if out is not None else None
-    trajectory_dir = Path(trajectories) if trajectories is not None else None
-    if trajectory_dir is not None:
-        trajectory_dir.mkdir(parents=True, exist_ok=True)
+    trajectory_dir = _directory(trajectories)
     if observer is not None:
         observer.batch_started(plan if results is None else _with_repair(plan, results.repaired))
     started = observer.task_started if observer is not None else None
@@ -147,6 +146,13 @@ def write_trajectory(directory: Path, outcome: TaskOutcome) -> None:
         (directory / f"{name}.history.json").write_text(text + "\n", encoding="utf-8")
     if outcome.trace is not None:
         (directory / f"{name}.trace.jsonl").write_text(outcome.trace, encoding="utf-8")
+
+
+def _directory(path: str | Path | None) -> Path | None:
+    if path is None:
+        return None
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return Path(path)
 
 
 def _with_repair(plan: BatchPlan, repaired: bool) -> BatchPlan:

@@ -178,13 +178,59 @@ def test_run_batch_on_ray_yields_each_result_as_its_task_finishes(
         provider="anthropic", model="claude-sonnet-4-6", base_url=sim.base_url, api_key="k", stale_timeout=30.0
     )
     tasks = [Task(name, f"TASK {name}: go", files={"input.txt": seed_of(name)}) for name in ("slow", "fast")]
-    results = run_batch(tasks, RayEngine(workers=2), out=tmp_path / "r.jsonl", settings=settings)
+    engine = RayEngine(workers=2)
+    yielded: list[Any] = []
+    first = threading.Event()
+
+    def consume() -> None:  # in a thread, so that a stuck batch fails the test instead of hanging it
+        for result in run_batch(tasks, engine, out=tmp_path / "r.jsonl", settings=settings):
+            yielded.append(result)
+            first.set()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
     try:
-        first = next(results)
-        assert first.id == "fast" and first.ok  # "slow" cannot finish before the gate opens
-        gate.set()
-        rest = list(results)
+        assert first.wait(120), "no result came"
+        assert [r.id for r in yielded] == ["fast"] and yielded[0].ok  # "slow" cannot finish before the gate opens
     finally:
         gate.set()
-        results.close()
-    assert [r.id for r in rest] == ["slow"] and rest[0].ok
+        consumer.join(120)
+        if consumer.is_alive():
+            engine.kill()
+    assert not consumer.is_alive()
+    assert [r.id for r in yielded] == ["fast", "slow"] and yielded[1].ok
+
+
+def test_ray_retries_a_lost_worker_but_never_a_model_error(
+    ray_address: str, sim: ProviderSimulator, tmp_path: Path
+) -> None:
+    from agent.testing import HttpError, Reply, Text, ToolCall
+    from tests.e2e.batch_support import task_id_of
+
+    model = BatchModel({"lost-once": TaskPlan(steps=1)})
+    attempts = {"lost-once": 0, "refused": 0}
+
+    def behaviour(request: Any) -> Any:
+        task = task_id_of(request)
+        if task == "refused":
+            attempts[task] += 1
+            return HttpError(401, "invalid x-api-key", "authentication_error")
+        if len(request.body["messages"]) == 1:  # a first request: a new attempt of the task
+            attempts[task] += 1
+            if attempts[task] == 1:  # the task's own shell kills the Ray worker running it
+                return Reply(Text("Oops."), ToolCall("terminal", {"command": "kill -9 $PPID"}))
+        return model(request)
+
+    sim.behaviour(behaviour)
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [task_line("lost-once"), task_line("refused")])
+    out = tmp_path / "results.jsonl"
+
+    done = run_batch_cli(tmp_path, tasks, out, *provider_flags(sim), *flags(ray_address), "--yolo")
+
+    assert done.returncode == 1, done.stderr
+    records = {r["id"]: r for r in read_results(out)}
+    assert records["lost-once"]["status"] == "completed" and attempts["lost-once"] == 2
+    assert_task_files(Path(records["lost-once"]["workdir"]).parent, "lost-once", TaskPlan(steps=1))
+    refused = records["refused"]
+    assert (refused["status"], refused["cause"]) == ("failed", "auth")
+    assert attempts["refused"] == 1  # stayline's policy does not retry a 401, and Ray does not either
