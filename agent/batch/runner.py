@@ -107,7 +107,7 @@ def _run_agent(
         if trace is not None:
             trace.close()
         _remove(trace_dir)
-        return failure_outcome(task, causes.SETUP, f"{exc}. Nothing ran.", started, started_at)
+        return failure_outcome(task, causes.SETUP, f"{str(exc).rstrip('.')}. Nothing ran.", started, started_at)
     try:
         with agent:
             result, provider, model = _run_turn(agent, task.prompt, stop)
@@ -115,12 +115,12 @@ def _run_agent(
     finally:
         if trace is not None:
             trace.close()
+        trace_text = _read_and_remove(trace_dir)
     where = {"provider": provider, "model": model, "workdir": str(workdir)}
     record = result_record(task, result, started, started_at, system, where)
     history = None
     if job.trajectories:
         history = {"id": task.id, "system": system, "messages": [m.to_dict() for m in result.messages]}
-    trace_text = _read_and_remove(trace_dir)
     return TaskOutcome(record, history, trace_text)
 
 

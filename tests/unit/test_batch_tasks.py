@@ -159,3 +159,20 @@ def test_a_plan_from_python_takes_dicts_rejects_repeats_and_skips_what_is_done(t
         plan_batch([Task("a", "x"), {"id": "a", "prompt": "y"}], None)
     with pytest.raises(TaskError, match='no "prompt"'):
         plan_batch([{"id": "c"}], None)
+
+
+def test_a_task_whose_agent_cannot_be_built_fails_with_a_setup_cause(tmp_path: Path) -> None:
+    import threading
+
+    from agent.batch.job import BatchJob
+    from agent.batch.runner import run_task
+
+    job = BatchJob(Settings(provider="anthropic", api_key="k"), tmp_path)
+    outcome = run_task(Task("a", "x", provider="custom", metadata=[1]), job, None, threading.Event())
+    record = outcome.record
+    assert (record["status"], record["cause"], record["metadata"]) == ("failed", "setup", [1])
+    assert "--base-url" in record["error"] and record["error"].endswith("Nothing ran.")
+    stopped = threading.Event()
+    stopped.set()
+    record = run_task(Task("b", "x"), job, None, stopped).record
+    assert (record["status"], record["cause"]) == ("interrupted", "interrupted")
