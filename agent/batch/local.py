@@ -1,9 +1,11 @@
-"""The local engine: every task in a worker process of its own, N at a time.
+"""The local engine: up to N worker processes on this machine, one task at a time each.
 
-Processes come from a fork server that has the agent and both SDKs imported already, so
-a task starts in milliseconds while staying isolated: its own interpreter state, its own
-agent, its own connections. The parent keeps the rate limiter (``LimiterServer``) and
-is the only writer of results. A worker that dies yields a ``worker_lost`` result; when
+Every task runs in a worker process, never beside another task in the same process, with
+its own agent, connections and workdir. Processes come from a fork server that has the
+agent and both SDKs loaded already, and each runs up to ``tasks_per_worker`` tasks one
+after another before it is replaced (``tasks_per_worker=1``: a fresh process per task).
+The parent keeps the rate limiter (``LimiterServer``) and is the only writer of results.
+A worker that dies yields a ``worker_lost`` result for its task and is replaced; when
 the parent dies the workers notice their pipe closing and exit (see ``child.py``).
 """
 
@@ -22,7 +24,7 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from agent.batch import causes
-from agent.batch.child import INTERRUPT, child_main
+from agent.batch.child import EXIT, INTERRUPT, TASK, worker_main
 from agent.batch.engine import TaskStarted, default_workers
 from agent.batch.job import BatchJob, TaskOutcome
 from agent.batch.limiter import RateLimiter
@@ -32,17 +34,19 @@ from agent.batch.tasks import Task
 
 # Imported once in the fork server, so each worker starts with them loaded.
 PRELOAD = ["__main__", "agent.batch.child", "agent.agent", "openai", "anthropic", "agent.batch.warmup"]
+DEFAULT_TASKS_PER_WORKER = 25
 WAIT_SLICE = 1.0
-EXIT_WAIT = 5.0  # how long a worker that sent nothing gets to finish dying
+EXIT_WAIT = 5.0  # how long a worker that was told to exit (or died) gets to be gone
 
 
 @dataclass(slots=True)
-class _Running:
-    task: Task
+class _Worker:
     process: Any  # multiprocessing's process type depends on the start method
     conn: Connection
-    started: float
-    started_at: str
+    task: Task | None = None
+    started: float = 0.0
+    started_at: str = ""
+    done: int = 0
 
 
 def _context() -> BaseContext:
@@ -54,18 +58,21 @@ def _context() -> BaseContext:
 
 
 class LocalEngine:
-    """Runs tasks in up to ``workers`` processes on this machine (default: ``default_workers()``)."""
+    """Runs tasks in up to ``workers`` processes on this machine (default: ``default_workers()``);
+    a process runs at most ``tasks_per_worker`` tasks, one at a time, before it is replaced."""
 
     name = "local"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, tasks_per_worker: int = DEFAULT_TASKS_PER_WORKER) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
+        if tasks_per_worker < 1:
+            raise ValueError(f"tasks_per_worker must be at least 1, not {tasks_per_worker}")
         self.workers = workers or default_workers()
+        self.tasks_per_worker = tasks_per_worker
         self._stop = False
         self._kill = False
         self._wake: tuple[int, int] | None = None
-        self._exiting: list[Any] = []  # workers that reported and are on their way out
 
     @property
     def stopping(self) -> bool:
@@ -101,83 +108,135 @@ class LocalEngine:
         self._wake = os.pipe()
         os.set_blocking(self._wake[0], False)
         pending = deque(tasks)
-        running: list[_Running] = []
+        workers: list[_Worker] = []
         relayed = False
         try:
-            while (pending and not self.stopping) or running:
+            while (pending and not self.stopping) or any(w.task is not None for w in workers):
                 if self._kill:
                     return
-                while pending and not self.stopping and len(running) < self.workers:
-                    running.append(self._start(context, pending.popleft(), job, server))
-                    if started is not None:
-                        started(running[-1].task)
+                self._hand_out(pending, workers, context, job, server, started)
                 if self._stop and not relayed:
                     relayed = True
-                    for entry in running:
-                        with suppress(OSError):
-                            entry.conn.send(INTERRUPT)
-                yield from self._collect(running)
-                self._exiting = [process for process in self._exiting if process.is_alive()]
+                    for worker in workers:
+                        if worker.task is not None:
+                            _send(worker, INTERRUPT)
+                yield from self._collect(workers)
         finally:
-            for entry in running:  # killed, or the consumer stopped early
-                entry.process.kill()
-                entry.process.join(EXIT_WAIT)
-                entry.conn.close()
-            for process in self._exiting:
-                process.join(EXIT_WAIT)
-                if process.is_alive():
-                    process.kill()
-            self._exiting = []
+            self._shut_down(workers)
             server.close()
             for fd in self._wake:
                 os.close(fd)
             self._wake = None
 
-    def _start(self, context: BaseContext, task: Task, job: BatchJob, server: LimiterServer) -> _Running:
+    def _hand_out(
+        self,
+        pending: deque[Task],
+        workers: list[_Worker],
+        context: BaseContext,
+        job: BatchJob,
+        server: LimiterServer,
+        started: TaskStarted | None,
+    ) -> None:
+        """Give the next tasks to idle workers, starting workers up to the limit."""
+        while pending and not self.stopping:
+            worker = next((w for w in workers if w.task is None), None)
+            if worker is None:
+                if len(workers) >= self.workers:
+                    return
+                worker = self._start(context, job, server)
+                workers.append(worker)
+            task = pending.popleft()
+            worker.task, worker.started = task, time.monotonic()
+            worker.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            if not _send(worker, (TASK, task)):
+                continue  # it died meanwhile: _collect reports the task as lost
+            if started is not None:
+                started(task)
+
+    @staticmethod
+    def _start(context: BaseContext, job: BatchJob, server: LimiterServer) -> _Worker:
         parent_end, child_end = context.Pipe()
         process = context.Process(  # type: ignore[attr-defined]
-            target=child_main,
-            args=(child_end, task, job, server.address, server.authkey),
-            name=f"stayline-batch-{task.key}"[:64],
+            target=worker_main,
+            args=(child_end, job, server.address, server.authkey),
+            name="stayline-batch-worker",
             daemon=True,
         )
         process.start()
         child_end.close()
-        return _Running(
-            task, process, parent_end, time.monotonic(), datetime.now(UTC).isoformat(timespec="milliseconds")
-        )
+        return _Worker(process, parent_end)
 
-    def _collect(self, running: list[_Running]) -> Iterator[TaskOutcome]:
+    def _collect(self, workers: list[_Worker]) -> Iterator[TaskOutcome]:
         """Wait a little for outcomes or dead workers; yield what ended."""
         assert self._wake is not None
         handles: list[Any] = [self._wake[0]]
-        for entry in running:
-            handles += [entry.conn, entry.process.sentinel]
+        for worker in workers:
+            handles += [worker.conn, worker.process.sentinel]
         ready = set(wait(handles, WAIT_SLICE))
         if self._wake[0] in ready:
             with suppress(OSError):
                 os.read(self._wake[0], 1024)
-        for entry in list(running):
-            if entry.conn not in ready and entry.process.sentinel not in ready:
+        for worker in list(workers):
+            if worker.conn not in ready and worker.process.sentinel not in ready:
                 continue
-            outcome = self._outcome_of(entry)
-            running.remove(entry)
-            entry.conn.close()
-            yield outcome
+            outcome = _receive(worker)
+            if outcome is not None:
+                worker.task, worker.done = None, worker.done + 1
+                if worker.done >= self.tasks_per_worker:
+                    self._retire(worker, workers)
+                yield outcome
+                continue
+            workers.remove(worker)  # died, with or without a task
+            worker.process.join(EXIT_WAIT)
+            worker.conn.close()
+            if worker.task is not None:
+                yield _lost(worker)
 
-    def _outcome_of(self, entry: _Running) -> TaskOutcome:
-        try:
-            if entry.conn.poll(0):
-                outcome: TaskOutcome = entry.conn.recv()
-                self._exiting.append(entry.process)  # its slot is free; reaped later
-                return outcome
-        except (EOFError, OSError):
-            pass
-        entry.process.join(EXIT_WAIT)
-        code = entry.process.exitcode
-        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-        error = (
-            f"the worker process running this task died ({how}) before it could report; "
-            "the files it wrote are in its workdir, its result is lost. Rerun with --retry-failed to run it again."
-        )
-        return failure_outcome(entry.task, causes.WORKER_LOST, error, entry.started, entry.started_at)
+    @staticmethod
+    def _retire(worker: _Worker, workers: list[_Worker]) -> None:
+        workers.remove(worker)
+        _send(worker, EXIT)
+        worker.conn.close()  # it exits on its own; the fork server reaps it
+
+    @staticmethod
+    def _shut_down(workers: list[_Worker]) -> None:
+        for worker in workers:
+            if worker.task is None:
+                _send(worker, EXIT)
+            else:  # killed, or the consumer stopped early
+                worker.process.kill()
+        for worker in workers:
+            worker.process.join(EXIT_WAIT)
+            if worker.process.is_alive():
+                worker.process.kill()
+            worker.conn.close()
+
+
+def _send(worker: _Worker, message: object) -> bool:
+    try:
+        worker.conn.send(message)
+    except OSError:
+        return False
+    return True
+
+
+def _receive(worker: _Worker) -> TaskOutcome | None:
+    """The worker's outcome, if one is there (None: it died, or was idle and exited)."""
+    try:
+        if worker.task is not None and worker.conn.poll(0):
+            outcome: TaskOutcome = worker.conn.recv()
+            return outcome
+    except (EOFError, OSError):
+        pass
+    return None
+
+
+def _lost(worker: _Worker) -> TaskOutcome:
+    assert worker.task is not None
+    code = worker.process.exitcode
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+    error = (
+        f"the worker process running this task died ({how}) before it could report; "
+        "the files it wrote are in its workdir, its result is lost. Rerun with --retry-failed to run it again."
+    )
+    return failure_outcome(worker.task, causes.WORKER_LOST, error, worker.started, worker.started_at)

@@ -230,3 +230,45 @@ def test_a_worker_that_dies_is_reported_and_the_others_complete(sim: ProviderSim
     assert lost["status"] == "failed" and lost["cause"] == "worker_lost"
     assert "killed by signal 9" in lost["error"] and "--retry-failed" in lost["error"]
     assert "worker_lost 1" in done.stdout
+
+
+def test_run_batch_yields_each_result_as_its_task_finishes(sim: ProviderSimulator, tmp_path: Path) -> None:
+    from agent.batch import LocalEngine, Task, run_batch
+    from agent.config import Settings
+    from tests.e2e.batch_support import seed_of
+
+    gate = threading.Event()
+    names = ["slow", "a", "b", "c", "d", "e"]
+    plans = {name: TaskPlan(steps=1, hold=gate if name == "slow" else None) for name in names}
+    model = BatchModel(plans)
+    sim.behaviour(model)
+    settings = Settings(
+        provider="anthropic", model="claude-sonnet-4-6", base_url=sim.base_url, api_key="k", stale_timeout=30.0
+    )
+    tasks = [Task(name, f"TASK {name}: go", files={"input.txt": seed_of(name) + "\n"}) for name in names]
+    # Two workers that are replaced after every second task: five tasks pass through one
+    # worker while the other waits on "slow".
+    engine = LocalEngine(workers=2, tasks_per_worker=2)
+    yielded: list[Any] = []
+    others_done = threading.Event()
+
+    def consume() -> None:  # in a thread, so that a stuck batch fails the test instead of hanging it
+        for result in run_batch(tasks, engine, out=tmp_path / "r.jsonl", settings=settings):
+            yielded.append(result)
+            if len(yielded) == len(names) - 1:
+                others_done.set()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    try:
+        assert others_done.wait(120), f"only {[r.id for r in yielded]} came"
+        assert sorted(r.id for r in yielded) == sorted(names[1:])  # "slow" is still held at its answer
+    finally:
+        gate.set()
+        consumer.join(120)
+        if consumer.is_alive():
+            engine.kill()
+    assert not consumer.is_alive()
+    assert yielded[-1].id == "slow" and all(r.ok for r in yielded)
+    for name in names:
+        assert_task_files(tmp_path / "r.workdirs", name, plans[name])
