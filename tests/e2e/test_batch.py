@@ -146,7 +146,9 @@ def test_a_429_with_retry_after_pauses_every_worker_of_the_key(sim: ProviderSimu
     tasks = write_tasks(tmp_path / "tasks.jsonl", [task_line(t) for t in model.plans])
     out = tmp_path / "results.jsonl"
 
-    done = run_batch_cli(tmp_path, tasks, out, *provider_flags(sim), *FLAGS)
+    done = run_batch_cli(
+        tmp_path, tasks, out, *provider_flags(sim), "--stale-timeout", "3", "--workers", "3"
+    )  # the pause outlasts the limit
 
     assert done.returncode == 0, done.stderr
     hit = model.first_at("429")

@@ -85,7 +85,7 @@ def test_ray_batch_with_stalls_and_a_shared_429_pause_completes(
     tasks = write_tasks(tmp_path / "tasks.jsonl", lines)
     out = tmp_path / "results.jsonl"
 
-    done = run_batch_cli(tmp_path, tasks, out, *provider_flags(sim), *flags(ray_address))
+    done = run_batch_cli(tmp_path, tasks, out, *provider_flags(sim), *flags(ray_address, stale="3"))
 
     assert done.returncode == 1, done.stderr  # the bad line; every task completed
     assert 'line 4: no "prompt"' in done.stderr
