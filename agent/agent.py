@@ -8,6 +8,7 @@ any thread; the async variants run the same loop in a thread.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -18,26 +19,32 @@ from typing import Any
 from agent.assembly import ProviderWrapper, build_chain, provider_from
 from agent.call import CallContext, CallSettings
 from agent.config import FallbackSpec, Settings, settings_from_env
+from agent.context.settings import CompactionSettings
+from agent.context.state import ContextState
+from agent.conversation import Conversation
+from agent.cost import Spend
 from agent.credentials import CredentialGuard
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
-from agent.loop import TurnState, run_turn
+from agent.loop import run_compaction, run_turn
 from agent.messages import Message
 from agent.prompts import default_system_prompt
 from agent.providers.base import Provider
+from agent.providers.caching import session_cache_key
+from agent.recovery.repeats import RepeatGuard
 from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
 from agent.session_binding import SessionBinding
 from agent.streaming.attempt import StreamObserver
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
+from agent.turn_state import TurnState
 from agent.usage import Usage
 from tools.base import Tool, ToolContext, ToolRegistry
 from tools.builtin import builtin_tools
 from tools.sandbox import Sandbox, sandbox_problem
 
 Approver = Callable[[str, str], bool]
-_RUNTIME_NOTE = "[stayline:"
 
 
 class AIAgent:
@@ -52,9 +59,11 @@ class AIAgent:
     unless the settings say ``approval="yolo"``. Tools never see the provider keys: the
     terminal runs without them (and without what the secret denylist matches), and
     every tool result is redacted. ``settings.sandbox`` runs commands under bubblewrap
-    (a ConfigError says why when it cannot work here). ``wrap_provider(provider)`` is
-    applied to every provider of the chain, fallbacks included (the batch runner's rate
-    limiter).
+    (a ConfigError says why when it cannot work here).
+    ``compaction`` configures how a long conversation is kept inside the model's context
+    window (``CompactionSettings``, a dict of its fields, or False to turn it off).
+    ``wrap_provider(provider)`` is applied to every provider of the chain, fallbacks
+    included (the batch runner's rate limiter).
     """
 
     def __init__(
@@ -80,6 +89,9 @@ class AIAgent:
         stream_observer: StreamObserver | None = None,
         session_home: str | Path | None = None,
         clock: Clock = time.monotonic,
+        first_token_timeout: float | None = None,
+        retry_budget: float | None = None,
+        compaction: CompactionSettings | bool | dict[str, Any] | None = None,
         wrap_provider: ProviderWrapper | None = None,
     ) -> None:
         instance = None if provider is None or isinstance(provider, str) else provider
@@ -93,11 +105,15 @@ class AIAgent:
             system_prompt=system_prompt,
             stale_timeout=stale_timeout,
             stale_timeout_explicit=True if stale_timeout is not None else None,
+            first_token_timeout=first_token_timeout,
+            first_token_timeout_explicit=True if first_token_timeout is not None else None,
+            retry_budget=retry_budget,
             max_retries=max_retries,
             max_iterations=max_iterations,
             api_mode=api_mode,
             max_tokens=max_tokens,
             fallbacks=tuple(FallbackSpec.coerce(f) for f in fallbacks) if fallbacks is not None else None,
+            compaction=CompactionSettings.coerce(compaction),
         ).validated()
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
@@ -116,36 +132,42 @@ class AIAgent:
         self._ledger = StallLedger(
             self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars
         )
-        self._history: list[Message] = list(history or [])
+        self._conversation = Conversation(self.settings.compaction, list(history or []), lambda: self._session)
         self._session: SessionBinding | None = None
         if session is not None:
             self._bind_session(session, Path(session_home) if session_home else None)
         self.last_result: AgentResult | None = None
         self._total_usage = Usage()
+        self._total_spend = Spend()
         self._total_api_calls = 0
+        self._cache_seed = secrets.token_hex(16)  # the cache key's seed when there is no session
 
     def _bind_session(self, which: str, home: Path | None) -> None:
         current = self._chain.current
         binding, stored = SessionBinding.open(which, home, current.name, current.model, self.workdir)
         self._session = binding
         if stored:
-            self._history = stored
+            self._conversation.load(stored, binding.load_context())
             self._ledger = binding.load_ledger(self._ledger)
         else:
-            for message in self._history:  # a seeded history is part of the new session
+            for message in self._conversation.full:  # a seeded history is part of the new session
                 binding.append(message)
 
     # -- conversation --------------------------------------------------------------
     @property
     def history(self) -> list[Message]:
-        """A copy of the conversation so far."""
-        return list(self._history)
+        """A copy of the conversation as the model sees it (old tool outputs may be stubs,
+        older messages replaced by a summary); ``full_history`` has every message."""
+        return list(self._conversation.working)
 
     @history.setter
     def history(self, messages: Iterable[Message]) -> None:
-        self._history = list(messages)
-        if self._session is not None:
-            self._session.rewrite(self._history)
+        self._conversation.replace(list(messages), ContextState())
+
+    @property
+    def full_history(self) -> list[Message]:
+        """Every message as it happened (trimming and compaction change only ``history``)."""
+        return list(self._conversation.full)
 
     @property
     def session_id(self) -> str | None:
@@ -162,17 +184,30 @@ class AIAgent:
         return {**self._total_usage.to_dict(), "api_calls": self._total_api_calls}
 
     @property
+    def total_cost(self) -> float | None:
+        """Dollars spent since this agent was made; None when a call could not be priced
+        (a model without a price, or a server that reports no usage)."""
+        return self._total_spend.cost.total
+
+    @property
+    def total_spend(self) -> Spend:
+        """Cost and recovery waste since this agent was made (see ``agent.cost``)."""
+        return self._total_spend
+
+    @property
     def tools(self) -> ToolRegistry:
         return self._tools
 
+    @property
+    def context_usage(self) -> dict[str, int | float]:
+        """How full the window is now (``window``, ``tokens``, ``fill``, ``compactions``...)."""
+        system = self.settings.system_prompt or default_system_prompt(self.workdir)
+        return self._conversation.usage(self.provider, system, self._tools)
+
     def undo(self) -> str | None:
-        """Remove the last turn (the user's message and all that followed); returns its text."""
-        for index in range(len(self._history) - 1, -1, -1):
-            message = self._history[index]
-            if message.role == "user" and not message.text.startswith(_RUNTIME_NOTE) and message.text:
-                self.history = self._history[:index]
-                return message.text
-        return None
+        """Remove the last turn (the user's message and all that followed); returns its
+        text. Works across a compaction: what the model saw before that turn comes back."""
+        return self._conversation.undo()
 
     def retry(self) -> Iterator[AgentEvent]:
         """Run the last turn again from its user message."""
@@ -183,7 +218,7 @@ class AIAgent:
 
     def new_conversation(self) -> None:
         """Start over: an empty history (and a new session when sessions are on)."""
-        self._history = []
+        self._conversation.load([], ContextState())
         if self._session is not None:
             current = self._chain.current
             self._session.renew(current.name, current.model, self.workdir)
@@ -224,7 +259,7 @@ class AIAgent:
         if self._session is not None:
             self._session.close()
         self._session = binding
-        self._history = stored
+        self._conversation.load(stored, binding.load_context())
         self._ledger = binding.load_ledger(
             StallLedger(self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars)
         )
@@ -233,16 +268,27 @@ class AIAgent:
     def stream(self, text: str) -> Iterator[AgentEvent]:
         """Run one turn, yielding its events; the last one is ``TurnFinished``.
         When it ends, ``last_result`` holds the turn's ``AgentResult``."""
+        return self._run(lambda state: run_turn(state, text))
+
+    def compact(self, focus: str | None = None) -> Iterator[AgentEvent]:
+        """Summarise the older conversation now (``/compact``), as a turn of its own; the
+        summary stresses ``focus`` when given. ``undo`` goes back across it."""
+        return self._run(lambda state: run_compaction(state, focus))
+
+    def _run(self, turn: Callable[[TurnState], Iterator[AgentEvent]]) -> Iterator[AgentEvent]:
+        """One turn under the turn lock (taken when iteration starts, like any generator)."""
         if not self._turn_lock.acquire(blocking=False):
             raise AgentBusyError("this agent is already running a turn; one turn at a time")
-        self._interrupt.clear()
-        state = self._turn_state()
         try:
-            for event in run_turn(state, text):
+            self._interrupt.clear()
+            self._conversation.keeper.start_turn()
+            state = self._turn_state()
+            for event in turn(state):
                 if isinstance(event, TurnFinished):
                     self.last_result = self._result(state, event)
                 yield event
         finally:
+            self._conversation.settle()
             if self._session is not None:
                 self._session.save_ledger(self._ledger)
             self._turn_lock.release()
@@ -311,6 +357,7 @@ class AIAgent:
     def _result(self, state: TurnState, finished: TurnFinished) -> AgentResult:
         usage = state.usage.to_dict()
         self._total_usage = self._total_usage + state.usage
+        self._total_spend = self._total_spend + state.spend
         self._total_api_calls += state.api_calls
         return AgentResult(
             status=finished.status,
@@ -321,6 +368,9 @@ class AIAgent:
             api_calls=state.api_calls,
             session_id=self.session_id,
             counts=finished.counts,
+            context=self._conversation.keeper.turn.to_dict(),
+            cost_usd=state.spend.cost.total,
+            waste=state.spend.waste_dict(),
         )
 
     def _approval(self) -> Approver:
@@ -332,13 +382,19 @@ class AIAgent:
     def _turn_state(self) -> TurnState:
         settings = self.settings
         call_settings = CallSettings(
-            settings.stale_timeout, settings.max_retries + 1, settings.max_continuations, self._clock
+            settings.stale_timeout,
+            settings.max_retries + 1,
+            settings.max_continuations,
+            self._clock,
+            first_token_timeout=settings.first_token_timeout,
+            retry_budget=settings.retry_budget,
+            escalate_early=settings.escalate_early,
         )
         context = CallContext(call_settings, self._interrupt, self._workers, self._ledger, self._observer)
         session = self._session
         return TurnState(
             chain=self._chain,
-            history=self._history,
+            history=self._conversation.working,
             tools=self._tools,
             tool_context=self._tool_context(),
             system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
@@ -346,11 +402,13 @@ class AIAgent:
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
             stream=settings.stream,
-            on_message=session.append if session is not None else _ignore,
+            on_message=self._conversation.keep,
             on_tool_start=session.tool_started if session is not None else _ignore,
             session_id=self.session_id,
+            context=self._conversation.keeper,
+            cache_key=session_cache_key(self.session_id or self._cache_seed),
+            repeats=RepeatGuard(settings.repeat_limit),
         )
-
 
     def _tool_context(self) -> ToolContext:
         secrets = self._credentials.for_turn(self.settings)

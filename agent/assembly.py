@@ -9,7 +9,9 @@ from agent.config import FallbackSpec, Settings, default_provider
 from agent.errors import ConfigError, MissingKeyError
 from agent.models import ModelCatalog, normalise_model_id
 from agent.providers.base import Provider
+from agent.providers.caching import CachePolicy
 from agent.providers.factory import build_provider
+from agent.providers.options import ProviderOptions
 from agent.providers.profiles import ProfileError, resolve_profile
 from agent.recovery.fallback import ProviderChain
 from agent.streaming.watchdog import Clock
@@ -21,7 +23,11 @@ def provider_from(settings: Settings) -> Provider:
     overrides = settings.provider_overrides.get(name, {})  # [providers.NAME] of the config file
     try:
         profile = resolve_profile(name, settings.base_url or overrides.get("base_url"), settings.api_mode)
-        profile = profile.with_overrides(key_env=overrides.get("key_env"))
+        profile = profile.with_overrides(
+            key_env=overrides.get("key_env"),
+            prompt_caching=overrides.get("prompt_caching"),
+            prompt_cache_key=overrides.get("prompt_cache_key"),
+        )
     except ProfileError as exc:
         raise ConfigError(str(exc)) from None
     key = profile.resolve_key(settings.api_key)
@@ -30,20 +36,16 @@ def provider_from(settings: Settings) -> Provider:
     model = settings.model or profile.default_model
     if not model:
         raise ConfigError(f"provider {profile.name} has no default model: pass --model NAME")
-    provider = build_provider(
-        profile,
-        model,
-        key,
-        ModelCatalog(settings.model_overrides),
+    eager = settings.eager_tool_streaming
+    options = ProviderOptions(
         timeout=settings.request_timeout,
-        eager_tool_streaming=(
-            settings.eager_tool_streaming
-            if settings.eager_tool_streaming is not None
-            else overrides.get("eager_tool_streaming")
-        ),
+        eager_tool_streaming=eager if eager is not None else overrides.get("eager_tool_streaming"),
+        caching=CachePolicy(settings.prompt_caching, settings.cache_ttl),
+        stale_timeout=settings.stale_timeout,
+        first_token_timeout=settings.first_token_timeout,
+        gateway=bool(overrides.get("gateway")),  # declared in [providers.NAME]: not a local model
     )
-    provider.stale_timeout = settings.stale_timeout
-    return provider
+    return build_provider(profile, model, key, ModelCatalog(settings.model_overrides), options)
 
 
 def fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
@@ -58,19 +60,22 @@ def fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:
         fallbacks=(),
         stale_timeout=settings.stale_timeout
         if settings.stale_timeout_explicit
-        else _file_stale_timeout(settings, spec.provider, spec.model),
+        else _file_seconds(settings, "stale_timeout", spec, settings.file_stale_timeout),
+        first_token_timeout=settings.first_token_timeout
+        if settings.first_token_timeout_explicit
+        else _file_seconds(settings, "first_token_timeout", spec, settings.file_first_token_timeout),
     )
 
 
-def _file_stale_timeout(settings: Settings, provider: str, model: str) -> float | None:
-    """The config file's stale limit for this provider and model: per model, then per
-    provider, then the file's top level (None: the endpoint's default)."""
-    wanted = normalise_model_id(model)
+def _file_seconds(settings: Settings, key: str, spec: FallbackSpec, top: float | None) -> float | None:
+    """The config file's ``key`` for this fallback's provider and model: per model, then
+    per provider, then the file's top level (None: the endpoint's default)."""
+    wanted = normalise_model_id(spec.model)
     for name, table in settings.model_overrides.items():
-        if normalise_model_id(name) == wanted and table.get("stale_timeout") is not None:
-            return float(table["stale_timeout"])
-    value = settings.provider_overrides.get(provider, {}).get("stale_timeout")
-    return float(value) if value is not None else settings.file_stale_timeout
+        if normalise_model_id(name) == wanted and table.get(key) is not None:
+            return float(table[key])
+    value = settings.provider_overrides.get(spec.provider, {}).get(key)
+    return float(value) if value is not None else top
 
 
 ProviderWrapper = Callable[[Provider], Provider]

@@ -19,15 +19,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agent.continuation import continuation_request
-from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallStarted, Notice, Retrying
+from agent.cost import Waste, cost_of, recovery_waste
+from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallStarted, Notice, Retrying, RetryWaiting
 from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider
 from agent.providers.common import estimate_request_tokens
-from agent.recovery.policy import BACKOFF_BASE, RetryDecision, decide
+from agent.recovery.policy import BACKOFF_BASE, DEFAULT_OVERLOAD_BUDGET, RetryBudget, RetryDecision, classify, decide
 from agent.recovery.stalls import StallLedger
 from agent.streaming.accumulator import CutToolCall, ResponseSnapshot
 from agent.streaming.attempt import AttemptResult, StreamObserver, reset_event, run_attempt
-from agent.streaming.watchdog import Clock, default_stale_timeout
+from agent.streaming.watchdog import Clock, StallLimits, default_stall_limits
 from agent.streaming.worker import StreamWorker
 from agent.usage import Usage
 
@@ -40,19 +41,27 @@ EMPTY_REPLY = (
 
 @dataclass(slots=True)
 class CallSettings:
-    stale_timeout: float | None  # None: decided per call from the endpoint and prompt size
-    max_attempts: int
+    stale_timeout: float | None  # both stall limits; None: decided per call from the endpoint
+    max_attempts: int  # for transient failures (and overloads when the time budget is 0)
     max_continuations: int
     clock: Clock
+    first_token_timeout: float | None = None  # the first-token limit alone
+    retry_budget: float = DEFAULT_OVERLOAD_BUDGET  # seconds of waiting out a busy provider
+    escalate_early: bool = True  # with a fallback, leave a broken provider at its 2nd stall/overload
 
-    def stale_after(self, provider: Provider, request: ModelRequest) -> float:
-        """The provider's own limit (a fallback may have its own), else the agent's,
-        else the default for the endpoint and the prompt size."""
-        if provider.stale_timeout is not None:
-            return provider.stale_timeout
-        if self.stale_timeout is not None:
-            return self.stale_timeout
-        return default_stale_timeout(provider.is_local, estimate_request_tokens(request))
+    def stall_limits(self, provider: Provider, request: ModelRequest) -> StallLimits:
+        """An explicit setting wins over every default: the provider's own (a fallback may
+        have its own), else the agent's; what neither sets comes from the endpoint, the
+        model and the prompt size."""
+        defaults = default_stall_limits(
+            is_local=provider.is_local,
+            reasoning=provider.reasoning,
+            estimated_input_tokens=estimate_request_tokens(request),
+        )
+        both = provider.stale_timeout if provider.stale_timeout is not None else self.stale_timeout
+        first = provider.first_token_timeout if provider.first_token_timeout is not None else self.first_token_timeout
+        gap = both if both is not None else defaults.gap
+        return StallLimits(first if first is not None else both if both is not None else defaults.first_token, gap)
 
 
 @dataclass(slots=True)
@@ -91,6 +100,7 @@ class CallResult:
     truncated: bool = False  # still cut when the call ended (continuation budget, full context)
     stop_detail: str | None = None  # why, when the wire explained a refusal
     repeated_chars: int = 0  # characters of continuations dropped as repeats
+    waste: Waste = field(default_factory=Waste)  # what this call's recoveries cost (agent.cost)
 
     @property
     def message(self) -> Message:
@@ -109,16 +119,22 @@ class CallState:
     provider: Provider
     base: ModelRequest
     kept: list[Part]
-    stale_after: float
+    limits: StallLimits
+    can_escalate: bool = False  # a fallback can take the call over
     usage: Usage = field(default_factory=Usage)
     attempt: int = 0  # within the current retry budget (a continuation starts a new one)
     failed: int = 0
+    transient_failures: int = 0  # failures that used the attempt budget
+    overloads: int = 0
+    first_overload_at: float | None = None
+    stale_after: float = 0.0  # the limit of the last stall
     requests: int = 0
     continuations: int = 0
     stalls: int = 0
     empty_replies: int = 0
     repeated_chars: int = 0
     fitted: bool = False  # a max_tokens that fits the window was already tried
+    failed_snapshots: list[ResponseSnapshot] = field(default_factory=list)  # for the waste
     cut_reason: str = "the previous provider failed"  # why the next request continues
 
     @property
@@ -128,6 +144,29 @@ class CallState:
     def next_request(self) -> ModelRequest:
         request = replace(self.base, model=self.provider.model)
         return continuation_request(request, self.shown, self.provider.accepts_prefill, self.cut_reason)
+
+    def waste(self) -> Waste:
+        """What the call's failed attempts and restarted continuations cost (``agent.cost``)."""
+        estimate = estimate_request_tokens(self.base)
+        return recovery_waste(self.failed_snapshots, self.usage, self.requests, estimate, self.repeated_chars)
+
+    def budget(self, facts: ErrorFacts, settings: CallSettings, health: ProviderHealth) -> RetryBudget:
+        """Count the failure that just happened into the right budget."""
+        now = settings.clock()
+        if classify(facts) == "overloaded" and settings.retry_budget > 0:
+            self.overloads += 1
+            self.first_overload_at = now if self.first_overload_at is None else self.first_overload_at
+        else:
+            self.transient_failures += 1
+        return RetryBudget(
+            transient_failures=self.transient_failures,
+            max_attempts=settings.max_attempts,
+            overloads=self.overloads,
+            overload_elapsed=now - self.first_overload_at if self.first_overload_at is not None else 0.0,
+            overload_budget=settings.retry_budget,
+            consecutive_stalls=health.consecutive_stalls,
+            has_fallback=self.can_escalate,
+        )
 
     def result(self, status: CallStatus, parts: list[Part] | None = None, **extra: Any) -> CallResult:
         """The call's outcome; ``extra`` sets the outcome-specific fields of CallResult."""
@@ -140,6 +179,7 @@ class CallState:
             stale_after=self.stale_after,
             failed_attempts=self.failed,
             repeated_chars=self.repeated_chars,
+            waste=self.waste(),
             **extra,
         )
 
@@ -170,10 +210,13 @@ def model_call(
     health: ProviderHealth,
     call_number: int,
     kept: list[Part] | None = None,
+    can_escalate: bool = False,
 ) -> Generator[AgentEvent, None, CallResult]:
     """``kept`` is visible text already shown for this reply (e.g. by a provider that
-    failed before this one): the model is asked to continue it."""
-    state = CallState(provider, request, list(kept or []), context.settings.stale_after(provider, request))
+    failed before this one): the model is asked to continue it. ``can_escalate``: a
+    fallback can take over, so a broken provider is given up on early."""
+    limits = context.settings.stall_limits(provider, request)
+    state = CallState(provider, request, list(kept or []), limits, can_escalate and context.settings.escalate_early)
     while True:
         outcome = yield from _send(state, context, call_number)
         if outcome.interrupted:
@@ -190,13 +233,14 @@ def _send(state: CallState, context: CallContext, call_number: int) -> Generator
     state.attempt += 1
     state.requests += 1
     provider = state.provider
-    yield ModelCallStarted(call_number, state.attempt, provider.name, provider.model)
+    limits = state.limits
+    yield ModelCallStarted(call_number, state.attempt, provider.name, provider.model, limits.first_token, limits.gap)
     if context.observer is not None:
         context.observer.attempt_started(call_number, state.attempt, provider.name, provider.model)
     outcome = yield from run_attempt(
         provider,
         state.next_request(),
-        stale_after=state.stale_after,
+        limits=state.limits,
         interrupt=context.interrupt,
         clock=context.settings.clock,
         on_worker=context.workers,
@@ -215,7 +259,12 @@ def _on_reply(
     health.consecutive_stalls = 0
     usage = snapshot.usage
     yield ModelCallFinished(
-        snapshot.stop_reason, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+        snapshot.stop_reason,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        cost_of(usage, state.provider.prices),
     )
     parts = merge_parts(state.kept, snapshot.parts)
     stop = snapshot.stop_reason
@@ -248,9 +297,12 @@ def _on_failure(
     facts, snapshot, settings = outcome.error, outcome.snapshot, context.settings
     assert facts is not None
     state.failed += 1
+    state.failed_snapshots.append(snapshot)
     if facts.kind == "stale":
         state.stalls += 1
         health.consecutive_stalls += 1
+        progressed = bool(snapshot.parts) or snapshot.cut_call is not None
+        state.stale_after = state.limits.gap if progressed else state.limits.first_token
     else:
         health.consecutive_stalls = 0
     state.kept = merge_parts(state.kept, _visible_parts(snapshot))
@@ -276,7 +328,7 @@ def _on_failure(
             f"the request did not fit the context window; retrying with max_tokens {facts.fitting_max_tokens:,}"
         )
         return None
-    decision = decide(facts, state.attempt, settings.max_attempts, health.consecutive_stalls)
+    decision = decide(facts, state.budget(facts, settings, health))
     if decision.action == "fail":
         return state.result("failed", error=facts, decision=decision, cut_call=snapshot.cut_call)
     return (yield from _retry(state, outcome, context, decision))
@@ -285,13 +337,35 @@ def _on_failure(
 def _retry(
     state: CallState, outcome: AttemptResult, context: CallContext, decision: RetryDecision
 ) -> Generator[AgentEvent, None, CallResult | None]:
-    yield Retrying(state.attempt + 1, context.settings.max_attempts, decision.reason, round(decision.delay, 2))
+    busy = decision.budget_left is not None  # retried against the time budget, not a count
+    of = 0 if busy else context.settings.max_attempts
+    delay, left = round(decision.delay, 2), decision.budget_left
+    yield Retrying(state.attempt + 1, of, decision.reason, delay, decision.failure, left)
     if not outcome.reset_done:
         caller = "mid_tool_call_retry" if outcome.snapshot.cut_call is not None else "retry"
         yield reset_event(state.provider.reset(caller))
-    if decision.delay and context.interrupt.wait(decision.delay):
+    if (yield from _wait_out(decision.delay, state.attempt + 1, left, context.interrupt)):
         return state.result("interrupted")
     if state.shown:
         state.cut_reason = "the connection broke"
         yield Continuing("the stream broke after some text; asking the model to continue from there")
     return None
+
+
+COUNTDOWN_FROM = 2.0  # shorter waits are not worth a countdown
+
+
+def _wait_out(
+    delay: float, attempt: int, budget_left: float | None, interrupt: threading.Event
+) -> Generator[AgentEvent, None, bool]:
+    """Sleep through a backoff, counting down each second; True when interrupted (the
+    wait ends at once)."""
+    remaining = delay
+    while remaining > 0:
+        if interrupt.wait(min(1.0, remaining)):
+            return True
+        remaining -= 1.0
+        if delay >= COUNTDOWN_FROM and remaining > 0:
+            left = None if budget_left is None else budget_left + remaining
+            yield RetryWaiting(round(remaining), attempt, None if left is None else round(left))
+    return False

@@ -12,11 +12,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from agent.context.settings import CompactionSettings
 from agent.errors import ConfigError
 
 DEFAULT_MAX_ITERATIONS = 90
 DEFAULT_MAX_RETRIES = 2  # retries after the first attempt: three attempts per model call
 DEFAULT_MAX_CONTINUATIONS = 3
+DEFAULT_RETRY_BUDGET = 300.0  # five minutes of retrying a busy provider, per model call
+DEFAULT_REPEAT_LIMIT = 3
 # Provider chosen when none is named: the first whose key is set.
 _KEY_ORDER = (
     ("anthropic", "ANTHROPIC_API_KEY"),
@@ -88,6 +91,13 @@ class Settings:
     # for fallbacks too; otherwise each provider gets its own config-file value.
     stale_timeout_explicit: bool = False
     file_stale_timeout: float | None = None  # the config file's top-level stale_timeout
+    # The limit before the first token alone (stale_timeout sets both); same sources.
+    first_token_timeout: float | None = None
+    first_token_timeout_explicit: bool = False
+    file_first_token_timeout: float | None = None
+    retry_budget: float = DEFAULT_RETRY_BUDGET  # seconds of waiting out a busy provider per call; 0: off
+    repeat_limit: int = DEFAULT_REPEAT_LIMIT  # the same tool call this often in a turn, then a note
+    escalate_early: bool = True  # with a fallback: the 2nd stall or overload of a call moves on
     request_timeout: float = 600.0
     approval: str = "ask"  # dangerous commands: "ask" (the CLI asks), "yolo" (allow), "refuse"
     stall_threshold: int = 2  # cuts in a row of the same tool call before guidance
@@ -102,10 +112,13 @@ class Settings:
     sandbox_network: bool = False
     stream: bool = True  # False for servers that cannot stream; the stale limit then bounds the whole call
     eager_tool_streaming: bool | None = None
+    prompt_caching: bool = True  # cache_control breakpoints and cache keys where the provider takes them
+    cache_ttl: str = "5m"  # how long Anthropic keeps what is written: "5m" or "1h" (writes cost 2x input)
     model_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Per provider name (``[providers.NAME]`` of the config file): base_url, key_env,
     # eager_tool_streaming; applied whenever that provider is built, fallbacks included.
     provider_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    compaction: CompactionSettings = field(default_factory=CompactionSettings)  # [compaction] of the file
 
     def with_values(self, **values: Any) -> Settings:
         """A copy with every non-None value applied (None means: not given)."""
@@ -125,8 +138,17 @@ class Settings:
             raise ConfigError(f"max_tokens must be a positive number of tokens, not {self.max_tokens}")
         if self.approval not in ("ask", "yolo", "refuse"):
             raise ConfigError(f"approval must be ask, yolo or refuse, not {self.approval!r}")
-        if self.stale_timeout is not None and self.stale_timeout <= 0:
-            raise ConfigError(f"stale_timeout must be a positive number of seconds, not {self.stale_timeout}")
+        if self.cache_ttl not in ("5m", "1h"):
+            raise ConfigError(f'cache_ttl must be "5m" or "1h", not {self.cache_ttl!r}')
+        for name in ("stale_timeout", "first_token_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, not {value}")
+        if self.retry_budget < 0:
+            raise ConfigError(f"retry_budget must be 0 (off) or a number of seconds, not {self.retry_budget}")
+        if self.repeat_limit < 1:
+            raise ConfigError(f"repeat_limit must be at least 1, not {self.repeat_limit}")
+        self.compaction.validated()
         return self
 
 
@@ -152,9 +174,13 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
     """The settings the environment gives (only those that are set)."""
     env = os.environ if environ is None else environ
     stale = _number(env, "STAYLINE_STALE_TIMEOUT", float)
+    first = _number(env, "STAYLINE_FIRST_TOKEN_TIMEOUT", float)
     values: dict[str, Any] = {
         "stale_timeout": stale,
         "stale_timeout_explicit": True if stale is not None else None,
+        "first_token_timeout": first,
+        "first_token_timeout_explicit": True if first is not None else None,
+        "retry_budget": _number(env, "STAYLINE_RETRY_BUDGET", float),
         "max_retries": _number(env, "STAYLINE_MAX_RETRIES", int),
         "provider": env.get("STAYLINE_PROVIDER") or None,
         "model": env.get("STAYLINE_MODEL") or None,

@@ -7,6 +7,7 @@
     sandbox = true                    # terminal commands under bubblewrap (--sandbox)
     sandbox_network = false           # ...with the network off (the default)
     fallbacks = ["openai:gpt-4.1", "custom:qwen3-coder@http://127.0.0.1:11434/v1"]
+    cache_ttl = "1h"                  # Anthropic prompt-cache writes live 1 h (default "5m")
 
     [providers.openrouter]
     key_env = "MY_OPENROUTER_KEY"     # the variable that holds the key (never the key itself)
@@ -15,6 +16,12 @@
     [models."qwen3-coder"]
     context_window = 262144
     stale_timeout = 900
+    input_price = 0.30                # dollars per million tokens; also output_price, cache_*_price
+
+    [compaction]                      # keeping long conversations inside the window
+    threshold = 0.8                   # compact when a request would pass 80 % of the window
+    keep_recent = 0.25                # recent messages kept whole, share of the window
+    keep_tool_rounds = 5              # the last 5 tool rounds keep their output whole
 
 Precedence: flags > environment > file > defaults. Inside the file, a ``[models."ID"]``
 value beats a ``[providers.NAME]`` value, which beats the top level (``stale_timeout``,
@@ -33,8 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import FallbackSpec, Settings, default_provider, settings_from_env
+from agent.context.settings import CompactionSettings
 from agent.errors import ConfigError
-from agent.models import normalise_model_id
+from agent.models import PRICE_KEYS, normalise_model_id
 from agent.providers.profiles import PROFILES, WIRES
 
 CONFIG_NAME = "config.toml"
@@ -72,6 +80,18 @@ def _positive_seconds(value: Any) -> float:
 def _seconds_or_zero(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
         raise _Bad("a number of seconds, 0 or more")
+    return float(value)
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < 1):
+        raise _Bad("a share of the context window between 0 and 1, such as 0.8")
+    return float(value)
+
+
+def _dollars(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
+        raise _Bad("a number of dollars per million tokens, 0 or more")
     return float(value)
 
 
@@ -129,13 +149,19 @@ _TOP: dict[str, Check] = {
     "max_iterations": _positive_int,
     "max_retries": _count,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "retry_budget": _seconds_or_zero,
+    "repeat_limit": _positive_int,
+    "escalate_early": _boolean,
     "approval": _one_of("ask", "yolo", "refuse"),
     "fallback_cooldown": _seconds_or_zero,
     "env_passthrough": _env_names,
     "sandbox": _boolean,
     "sandbox_network": _boolean,
+    "prompt_caching": _boolean,
+    "cache_ttl": _one_of("5m", "1h"),
 }
-_TABLES = ("fallbacks", "providers", "models")  # checked by their own readers
+_TABLES = ("fallbacks", "providers", "models", "compaction")  # checked by their own readers
 # Top-level keys that become the setting of the same name as they are.
 _TOP_AS_IS = (
     "max_iterations",
@@ -145,13 +171,22 @@ _TOP_AS_IS = (
     "env_passthrough",
     "sandbox",
     "sandbox_network",
+    "prompt_caching",
+    "cache_ttl",
+    "retry_budget",
+    "repeat_limit",
+    "escalate_early",
 )
 _PROVIDER: dict[str, Check] = {
     "base_url": _url,
     "key_env": _env_name,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "gateway": _boolean,
     "max_tokens": _positive_int,
     "eager_tool_streaming": _boolean,
+    "prompt_caching": _boolean,
+    "prompt_cache_key": _boolean,
 }
 _MODEL: dict[str, Check] = {
     "context_window": _positive_int,
@@ -159,6 +194,20 @@ _MODEL: dict[str, Check] = {
     "max_tokens": _positive_int,
     "eager_input_streaming": _boolean,
     "stale_timeout": _positive_seconds,
+    "first_token_timeout": _positive_seconds,
+    "reasoning": _boolean,
+    **dict.fromkeys(PRICE_KEYS, _dollars),  # input_price, output_price, cache_read_price...
+}
+_COMPACTION: dict[str, Check] = {
+    "enabled": _boolean,
+    "trim": _boolean,
+    "threshold": _share,
+    "keep_recent": _share,
+    "keep_tool_rounds": _count,
+    "trim_min_tokens": _positive_int,
+    "margin_tokens": _positive_int,
+    "summary_max_tokens": _positive_int,
+    "max_summary_attempts": _positive_int,
 }
 _FALLBACK: dict[str, Check] = {"provider": _provider_name, "model": _text, "base_url": _url, "api_mode": _api_mode}
 
@@ -172,6 +221,7 @@ class FileConfig:
     fallbacks: tuple[FallbackSpec, ...] | None = None  # None: the file names none
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    compaction: Mapping[str, Any] = field(default_factory=dict)
 
     def model_table(self, model: str | None) -> Mapping[str, Any]:
         """The ``[models."ID"]`` table of ``model`` (ids match as the model catalog does)."""
@@ -219,7 +269,20 @@ class _Reader:
         providers = self.tables(data.get("providers"), "providers", _PROVIDER, names=tuple(PROFILES))
         models = self.tables(data.get("models"), "models", _MODEL)
         fallbacks = self.fallbacks(data["fallbacks"]) if "fallbacks" in data else None
-        return FileConfig(self.path, top, fallbacks, providers, models)
+        compaction = self.compaction(data.get("compaction"))
+        return FileConfig(self.path, top, fallbacks, providers, models, compaction)
+
+    def compaction(self, data: Any) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise self.error(f"compaction must be a table ([compaction]), got {_shown(data)}")
+        table = self.table(data, "compaction", _COMPACTION)
+        try:
+            CompactionSettings(**table).validated()
+        except ConfigError as exc:
+            raise self.error(str(exc)) from None
+        return table
 
     def table(
         self, data: Mapping[str, Any], where: str, schema: Mapping[str, Check], extra: tuple[str, ...] = ()
@@ -343,12 +406,19 @@ def resolve_settings(
 
     values: dict[str, Any] = {k: top[k] for k in _TOP_AS_IS if k in top}
     values["stale_timeout"] = _first("stale_timeout", model_table, provider_table, top)
+    values["first_token_timeout"] = _first("first_token_timeout", model_table, provider_table, top)
     values["max_tokens"] = _file_max_tokens(model_table, provider_table, top)
     values["fallbacks"] = config.fallbacks
     values["model_overrides"] = {k: dict(v) for k, v in config.models.items()}
     values["provider_overrides"] = {k: dict(v) for k, v in config.providers.items()}
     values["file_stale_timeout"] = top.get("stale_timeout")
+    if config.compaction:
+        values["compaction"] = CompactionSettings(**config.compaction)
     values["stale_timeout_explicit"] = (given.get("stale_timeout") or env.get("stale_timeout")) is not None
+    values["file_first_token_timeout"] = top.get("first_token_timeout")
+    values["first_token_timeout_explicit"] = (
+        given.get("first_token_timeout") or env.get("first_token_timeout")
+    ) is not None
     values.update(env)
     values.update(given)
     values["provider"] = provider

@@ -33,4 +33,3 @@ class SessionWriteError(StaylineError):
     """A message could not be saved to the session store. The write was rolled back and
     the conversation in memory stays valid (every tool call keeps its result); the
     message says what was not saved and what to do."""
-

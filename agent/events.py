@@ -21,12 +21,15 @@ class TurnStarted:
 
 @dataclass(frozen=True, slots=True)
 class ModelCallStarted:
-    """A request is about to be sent. ``attempt`` counts from 1 within one model call."""
+    """A request is about to be sent. ``attempt`` counts from 1 within one model call;
+    ``first_token_timeout`` and ``gap_timeout`` are the stall limits it runs under."""
 
     call_number: int
     attempt: int
     provider: str
     model: str
+    first_token_timeout: float | None = None
+    gap_timeout: float | None = None
     kind: Literal["model_call_started"] = "model_call_started"
 
 
@@ -58,13 +61,15 @@ class ToolCallStreaming:
 @dataclass(frozen=True, slots=True)
 class ModelCallFinished:
     """A model call ended with a whole reply; its stop reason and token counts as the
-    provider reported them (None: not reported; see ``agent.usage`` for the split)."""
+    provider reported them (None: not reported; see ``agent.usage`` for the split), and
+    its cost in dollars (None: unknown, the model has no price or usage was not reported)."""
 
     stop_reason: str | None
     input_tokens: int | None
     output_tokens: int | None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+    cost_usd: float | None = None
     kind: Literal["model_call_finished"] = "model_call_finished"
 
 
@@ -102,10 +107,13 @@ class Waiting:
 
 @dataclass(frozen=True, slots=True)
 class Stalled:
-    """The stale detector fired: no progress for ``seconds``; the stream is abandoned."""
+    """The stale detector fired: no progress for ``seconds``; the stream is abandoned.
+    ``keepalives`` counts the keep-alives that came meanwhile (the socket lived, the model
+    said nothing)."""
 
     seconds: float
     phase: Literal["first_delta", "between_deltas", "total"]
+    keepalives: int = 0
     kind: Literal["stalled"] = "stalled"
 
 
@@ -122,13 +130,27 @@ class ConnectionReset:
 
 @dataclass(frozen=True, slots=True)
 class Retrying:
-    """A failed model call is retried: attempt ``attempt`` of ``of``, after ``delay`` seconds."""
+    """A failed model call is retried: attempt ``attempt`` of ``of``, after ``delay`` seconds.
+    For a busy provider (``failure`` "overloaded"), ``of`` is 0: it is retried until the
+    time budget is spent, and ``budget_left`` says how many seconds of it remain."""
 
     attempt: int
     of: int
     reason: str
     delay: float
+    failure: str = ""
+    budget_left: float | None = None
     kind: Literal["retrying"] = "retrying"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWaiting:
+    """The countdown of a backoff: ``seconds_left`` until attempt ``attempt`` is sent."""
+
+    seconds_left: float
+    attempt: int
+    budget_left: float | None = None
+    kind: Literal["retry_waiting"] = "retry_waiting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +196,51 @@ class FallbackExhausted:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextFill:
+    """How full the model's context window is before a request: ``tokens`` of
+    ``window``. ``measured``: grounded in the provider's report of the previous request
+    (plus an estimate of what was added since); False: an estimate only."""
+
+    tokens: int
+    window: int
+    measured: bool
+    kind: Literal["context_fill"] = "context_fill"
+
+    @property
+    def fraction(self) -> float:
+        """The share of the window in use (0.0 to 1.0, more when over the window)."""
+        return self.tokens / self.window if self.window > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContextTrimmed:
+    """Old tool results were replaced by short stubs (no model call): ``results`` of
+    them, the request going from ``tokens_before`` to ``tokens_after``."""
+
+    results: int
+    tokens_before: int
+    tokens_after: int
+    kind: Literal["context_trimmed"] = "context_trimmed"
+
+
+@dataclass(frozen=True, slots=True)
+class Compacted:
+    """The older history was replaced by a summary the model wrote: ``messages``
+    replaced, the request going from ``tokens_before`` to ``tokens_after``, the summary
+    ``summary_tokens`` long. ``reason``: "threshold", "overflow" (the provider refused
+    the request as too long) or "manual" (``/compact``). ``spent_tokens``: what the
+    summary request cost, as the provider reported it (None: not reported)."""
+
+    messages: int
+    tokens_before: int
+    tokens_after: int
+    summary_tokens: int
+    reason: Literal["threshold", "overflow", "manual"]
+    spent_tokens: int | None = None
+    kind: Literal["compacted"] = "compacted"
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Something the user should know that is not an error of the turn."""
 
@@ -206,10 +273,14 @@ AgentEvent = (
     | Stalled
     | ConnectionReset
     | Retrying
+    | RetryWaiting
     | Continuing
     | StallGuidance
     | FallbackActivated
     | FallbackExhausted
+    | ContextFill
+    | ContextTrimmed
+    | Compacted
     | Notice
     | TurnFinished
 )

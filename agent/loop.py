@@ -5,72 +5,60 @@ become tool results; failures the user should hear end the turn with a typed out
 and an actionable message. The history stays valid on every wire: a tool call always
 gets its result, and a cut tool call is never executed nor kept.
 
-Persist before you act: each message is saved as it is appended, and each tool result
-the moment it exists; a call about to run is announced to ``on_tool_start`` first, so a
-crash mid-call is known on resume as "outcome unknown", never as "not executed".
+Persist before you act: each message is saved as it is appended; the tool round
+(``tool_round.py``) saves each result the moment it exists.
+
+The context keeper (``agent/context``) fits each request into the model's window first
+(trimming, compaction), and recovers a request refused as too long before the fallback
+chain is asked; its summary requests go through this same call path.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Generator, Iterator
+from dataclasses import replace
 
-from agent.call import CallContext, CallResult, model_call
+from agent.call import CallResult, model_call
+from agent.context.keeper import CallFn, Recover
 from agent.continuation import RUNTIME_NOTE
-from agent.errors import SessionWriteError
+from agent.cost import discarded_reply_waste
 from agent.events import (
     AgentEvent,
+    Compacted,
+    ContextTrimmed,
     Notice,
     StallGuidance,
-    ToolCallFinished,
-    ToolCallStarted,
     TurnFinished,
     TurnStarted,
 )
-from agent.messages import Message, Part, TextPart, ToolCallPart, ToolResultPart, user_message, with_unique_call_ids
+from agent.messages import Message, Part, TextPart, ToolCallPart, user_message, with_unique_call_ids
 from agent.providers.base import ModelRequest, Provider, ToolSpec
-from agent.recovery.fallback import ProviderChain
 from agent.recovery.messages import call_failure_message, cut_tool_call_message
-from agent.usage import Usage
-from tools.base import ToolContext, ToolRegistry, target_of
-
-
-@dataclass(slots=True)
-class TurnState:
-    """Everything one turn reads and changes, passed explicitly."""
-
-    chain: ProviderChain
-    history: list[Message]
-    tools: ToolRegistry
-    tool_context: ToolContext
-    system_prompt: str
-    call_context: CallContext
-    max_iterations: int
-    max_tokens: int | None
-    stream: bool = True
-    on_message: Callable[[Message], None] = lambda message: None  # saves it; raises SessionWriteError
-    on_tool_start: Callable[[str], None] = lambda call_id: None  # a call is about to run
-    session_id: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    api_calls: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def interrupt(self) -> threading.Event:
-        return self.call_context.interrupt
-
-    def append(self, message: Message) -> None:
-        """Save, then keep: a message the store refused is not in memory either."""
-        self.on_message(message)
-        self.history.append(message)
+from agent.recovery.repeats import repeat_stop
+from agent.tool_round import run_tools
+from agent.turn_state import TurnState
 
 
 def run_turn(state: TurnState, text: str) -> Iterator[AgentEvent]:
     """Run one user turn; every event is counted by kind for the result."""
-    for event in _turn(state, text):
+    return _counted(state, _turn(state, text))
+
+
+def run_compaction(state: TurnState, focus: str | None) -> Iterator[AgentEvent]:
+    """``/compact``: summarise the older history now, as a turn of its own."""
+    return _counted(state, _compaction(state, focus))
+
+
+def _counted(state: TurnState, events: Iterator[AgentEvent]) -> Iterator[AgentEvent]:
+    observer = state.call_context.observer
+    for event in events:
         state.counts[event.kind] = state.counts.get(event.kind, 0) + 1
+        if state.context is not None:
+            state.context.observe(event)  # the provider's reports: the true size of each request
+        if isinstance(event, ContextTrimmed | Compacted) and observer is not None:
+            record = getattr(observer, "context_event", None)  # optional: observers predating it
+            if callable(record):
+                record(event)
         if isinstance(event, TurnFinished):
             event = TurnFinished(event.status, event.final_text, event.error, dict(state.counts))
         yield event
@@ -93,24 +81,22 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
     iteration = 0
     while iteration < state.max_iterations:
         iteration += 1
-        request = ModelRequest(
-            model=chain.current.model,
-            system=state.system_prompt,
-            messages=list(state.history),
-            tools=specs,
-            max_tokens=max_tokens,
-            stream=state.stream,
-        )
-        result = yield from _call_with_fallbacks(state, request, iteration)
+        request = yield from _fitted(state, _request(state, specs, max_tokens), iteration)
+        if isinstance(request, TurnFinished):
+            yield TurnFinished(request.status, final_text, request.error)
+            return
+        result = yield from _call_with_fallbacks(state, request, iteration, _recovery(state, request, iteration))
         if result.status == "needs_guidance" and result.guidance:
             yield from _guide(state, result.guidance, result)
             continue
         if result.status == "cut_tool_call" and ledger is not None and result.cut_call is not None:
             verdict = ledger.record_cut(result.cut_call, "output_limit")
             if verdict.action == "guide":
+                _count_dropped_reply(state, result, asked_again=False)
                 yield from _guide(state, verdict.text, result)
                 continue
             if verdict.action == "retry":
+                _count_dropped_reply(state, result, asked_again=True)
                 max_tokens = _raised_output_limit(chain.current, request)
                 yield Notice(_limit_notice(result, max_tokens), "warning")
                 continue
@@ -130,9 +116,12 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
         if not calls:
             yield TurnFinished("completed", final_text)
             return
-        interrupted = yield from _run_tools(state, calls)
-        if interrupted:
+        outcome = yield from run_tools(state, calls)
+        if outcome == "interrupted":
             yield TurnFinished("interrupted", final_text, "interrupted by the user while tools were running")
+            return
+        if outcome == "repeating":
+            yield TurnFinished("failed", final_text, repeat_stop(calls[-1].name, state.repeats.limit + 2))
             return
     cap = (
         f"stopped after {state.max_iterations} model calls in one turn (the iteration cap); "
@@ -151,6 +140,14 @@ def _guide(state: TurnState, guidance: str, result: CallResult | None) -> Genera
     yield StallGuidance(cut.name if cut else "", cut.target if cut else None, guidance)
 
 
+def _count_dropped_reply(state: TurnState, result: CallResult, *, asked_again: bool) -> None:
+    """A reply cut inside a tool call: the cut call is thrown away, and all of the reply
+    when it is asked again as it was."""
+    cut = result.cut_call.chars_received if result.cut_call is not None else 0
+    waste = discarded_reply_waste(result.usage, result.parts, cut, asked_again=asked_again)
+    state.spend = state.spend.add_waste(waste, state.chain.current.prices, state.chain.current.model)
+
+
 def _raised_output_limit(provider: Provider, request: ModelRequest) -> int | None:
     """One retry at the model's real output limit when the cut came below it."""
     current = provider.output_limit(request)
@@ -165,25 +162,96 @@ def _limit_notice(result: CallResult, max_tokens: int | None) -> str:
     return f"the reply hit its output limit inside {name} call; not executed, asking again{limit}"
 
 
-def _call_with_fallbacks(
+def _request(state: TurnState, specs: list[ToolSpec], max_tokens: int | None) -> ModelRequest:
+    return ModelRequest(
+        model=state.chain.current.model,
+        system=state.system_prompt,
+        messages=list(state.history),
+        tools=specs,
+        max_tokens=max_tokens,
+        stream=state.stream,
+        cache_key=state.cache_key,
+    )
+
+
+def _caller(state: TurnState, iteration: int) -> CallFn:
+    """The call path for the context keeper's own requests (the summary)."""
+    return lambda request, recover: _call_with_fallbacks(state, request, iteration, recover)
+
+
+def _fitted(
     state: TurnState, request: ModelRequest, iteration: int
+) -> Generator[AgentEvent, None, ModelRequest | TurnFinished]:
+    """The request fitted into the model's window (the history may be trimmed or
+    compacted first), or the end of the turn when it cannot be made to fit."""
+    keeper = state.context
+    if keeper is None:
+        return request
+    prepared = yield from keeper.prepare(state.history, request, state.chain.current, _caller(state, iteration))
+    if prepared.outcome == "too_long" and state.chain.has_fallbacks:
+        return replace(request, messages=list(state.history))  # refused, it goes to a larger window
+    if prepared.outcome != "ready":
+        return TurnFinished("interrupted" if prepared.outcome == "interrupted" else "failed", "", prepared.error)
+    return replace(request, messages=list(state.history), max_tokens=prepared.max_tokens)
+
+
+def _recovery(state: TurnState, request: ModelRequest, iteration: int) -> Recover | None:
+    """What to do when the request is refused as too long: make room, retry once."""
+    if state.context is None:
+        return None
+    chain = state.chain
+    return state.context.overflow_recovery(state.history, request, lambda: chain.current, _caller(state, iteration))
+
+
+def _too_long(result: CallResult) -> bool:
+    return result.decision is not None and result.decision.failure == "context_length"
+
+
+def _call_with_fallbacks(
+    state: TurnState, request: ModelRequest, iteration: int, recover: Recover | None = None
 ) -> Generator[AgentEvent, None, CallResult]:
     """One model call; when its provider cannot deliver, the next in the chain takes
-    over where it stopped (text already shown is continued, not repeated)."""
+    over where it stopped (text already shown is continued, not repeated). A request
+    refused as too long goes to ``recover`` first, which may return a smaller one."""
     chain = state.chain
     kept: list[Part] = []
     while True:
-        result = yield from model_call(chain.current, request, state.call_context, chain.health, iteration, kept)
+        result = yield from model_call(
+            chain.current, request, state.call_context, chain.health, iteration, kept, chain.can_fall_back
+        )
         state.api_calls += result.attempts
         state.usage = state.usage + result.usage
+        state.spend = state.spend.add_call(result.usage, result.waste, chain.current.prices, chain.current.model)
         if result.status != "failed":
             return result
+        if recover is not None and _too_long(result):
+            smaller = yield from recover(result, request)
+            if smaller is not None:
+                request, kept = smaller, []
+                continue
         outcome = yield from chain.fall_back(result)
         if outcome != "switched":
-            if outcome == "exhausted":
+            if outcome == "exhausted" and not (_too_long(result) and result.error_message):
                 result.error_message = chain.exhausted_message()
             return result
         kept = [p for p in result.parts if isinstance(p, TextPart)]
+
+
+def _compaction(state: TurnState, focus: str | None) -> Generator[AgentEvent, None, None]:
+    yield from state.chain.start_turn()
+    keeper = state.context
+    if keeper is None or not keeper.settings.enabled:
+        yield TurnFinished("failed", "", "compaction is turned off for this agent (compaction settings)")
+        return
+    specs = [ToolSpec(t.name, t.description, t.schema) for t in state.tools]
+    request = _request(state, specs, state.max_tokens)
+    prepared = yield from keeper.compact(state.history, request, state.chain.current, _caller(state, 1), focus)
+    if prepared.outcome != "ready":
+        yield TurnFinished("interrupted" if prepared.outcome == "interrupted" else "failed", "", prepared.error)
+        return
+    if prepared.error:  # nothing to do: said as a notice, not as a failure
+        yield Notice(prepared.error)
+    yield TurnFinished("completed", "")
 
 
 def _finish_refused(state: TurnState, result: CallResult) -> TurnFinished:
@@ -218,62 +286,3 @@ def _finish_unanswered(state: TurnState, result: CallResult) -> TurnFinished:
     if result.status == "cut_tool_call":
         return TurnFinished("failed", text, cut_tool_call_message(result, state.max_tokens))
     return TurnFinished("failed", text, call_failure_message(result, state.chain.current, result.stale_after))
-
-
-def _run_tools(state: TurnState, calls: list[ToolCallPart]) -> Generator[AgentEvent, None, bool]:
-    """Run the calls in order, saving each result the moment it exists; on interrupt the
-    rest get a 'not executed' result. Returns whether the user interrupted."""
-    # The turn's interrupt reaches the tools too, so a long command stops on Ctrl+C.
-    context = replace(state.tool_context, cancel=state.interrupt)
-    for index, call in enumerate(calls):
-        if state.interrupt.is_set():
-            rest = [ToolResultPart(c.call_id, NOT_RUN_INTERRUPTED, True) for c in calls[index:]]
-            _save_results(state, rest, calls[index:])
-            yield Notice("interrupted: the remaining tool calls were not executed", "warning")
-            return True
-        target = target_of(call.arguments)
-        yield ToolCallStarted(call.call_id, call.name, target)
-        started = time.monotonic()
-        try:
-            result, summary = _execute(state, call, context)
-        except SessionWriteError:  # the mark before running could not be saved: nothing ran
-            state.history.extend(
-                Message("tool", [ToolResultPart(c.call_id, NOT_RUN_UNSAVED, True)]) for c in calls[index:]
-            )
-            raise
-        _save_results(state, [result], calls[index + 1 :])
-        ledger = state.call_context.ledger
-        if ledger is not None and not result.is_error:
-            ledger.record_success(call.name, target)
-        yield ToolCallFinished(call.call_id, call.name, target, result.is_error, summary, time.monotonic() - started)
-    if state.interrupt.is_set():  # no new request after a late Ctrl+C
-        yield Notice("interrupted: the remaining tool calls were not executed", "warning")
-        return True
-    return False
-
-
-NOT_RUN_INTERRUPTED = "not executed: the user interrupted the turn"
-NOT_RUN_UNSAVED = "not executed: the session could not be saved, so the turn stopped before this call"
-
-
-def _execute(state: TurnState, call: ToolCallPart, context: ToolContext) -> tuple[ToolResultPart, str]:
-    if call.arguments_error is not None:
-        text = f"tool call not executed: {call.arguments_error}. Send the call again with valid JSON arguments."
-        return ToolResultPart(call.call_id, text, True), "invalid JSON arguments"
-    state.on_tool_start(call.call_id)  # saved before it runs: a crash now means "outcome unknown"
-    outcome = state.tools.execute(call.name, call.arguments, context)
-    return ToolResultPart(call.call_id, outcome.content, outcome.is_error), outcome.summary
-
-
-def _save_results(state: TurnState, results: list[ToolResultPart], not_run: list[ToolCallPart]) -> None:
-    """Append tool results, each as its own message so each is saved as it exists. When
-    the store fails, the calls still waiting get a result in memory (never a call
-    without its result) and the error goes to the caller."""
-    for result in results:
-        try:
-            state.append(Message("tool", [result]))
-        except SessionWriteError:
-            state.history.append(Message("tool", [result]))  # it happened: memory keeps it
-            unanswered = [ToolResultPart(c.call_id, NOT_RUN_UNSAVED, True) for c in not_run]
-            state.history.extend(Message("tool", [r]) for r in unanswered)
-            raise

@@ -173,4 +173,3 @@ def _following_tool_messages(history: list[Message], index: int) -> list[Message
             break
         following.append(message)
     return following
-

@@ -1,7 +1,9 @@
 """Ties an agent's conversation to the SQLite session store.
 
 Every message is committed as it completes, so a crash loses at most the message in
-flight; the stall ledger is saved with the session so a resumed session keeps it.
+flight; the stall ledger is saved with the session so a resumed session keeps it. The
+messages are the full history; the context state saved beside them (compaction
+summaries, stubbed tool results) turns it into the working history the model sees.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import os
 import sqlite3
 from pathlib import Path
 
+from agent.context.state import ContextState
 from agent.errors import ConfigError, SessionWriteError
 from agent.messages import Message
 from agent.recovery.stalls import StallLedger
 from agent.sessions import SessionStore, SessionStoreError
 
 LEDGER_KEY = "stall_ledger"
+CONTEXT_KEY = "context"  # the compactions and stubs that make the working history
 _FIX = "Check that the disk has room, the file is writable and no other program holds it locked, then go on."
 log = logging.getLogger(__name__)
 
@@ -70,8 +74,11 @@ class SessionBinding:
                 "the tool was not run. " + _FIX
             ) from exc
 
-    def rewrite(self, history: list[Message]) -> None:
+    def rewrite(self, history: list[Message], context: ContextState | None = None) -> None:
+        """Store exactly ``history`` (``/undo``, a replaced history), and its context state."""
         self.store.replace_messages(self.session_id, history)
+        if context is not None:
+            self.save_context(context)
 
     def save_ledger(self, ledger: StallLedger) -> None:
         """Keep the stall ledger with the session; a failure costs only its memory."""
@@ -88,6 +95,27 @@ class SessionBinding:
             return StallLedger.from_dict(data)
         except (KeyError, TypeError, ValueError):
             return default  # an unreadable ledger costs only its memory, never the session
+
+    def save_context(self, state: ContextState) -> None:
+        """Keep the context state beside the full history: together they give the
+        working history the model sees (``agent.context.state.working_history``)."""
+        try:
+            self.store.set_state(self.session_id, CONTEXT_KEY, state.to_dict())
+        except (sqlite3.Error, OSError, SessionStoreError) as exc:
+            raise SessionWriteError(
+                f"could not save the conversation's compaction to {self.store.path} ({exc}); the conversation "
+                "in memory is whole. Free disk space or fix the file's permissions, then go on."
+            ) from exc
+
+    def load_context(self) -> ContextState:
+        data = self.store.get_state(self.session_id, CONTEXT_KEY)
+        if data is None:
+            return ContextState()
+        try:
+            return ContextState.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # Unreadable: the model sees the full history, which the next request compacts again.
+            return ContextState()
 
     def renew(self, provider: str, model: str, workdir: Path) -> None:
         self.session_id = self.store.create(model, provider, str(workdir))

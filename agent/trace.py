@@ -6,7 +6,8 @@ kind it was and how many payload bytes it carried — never the payload itself, 
 the request, its headers or a key (none of them reach an observer; error messages are
 scrubbed of anything that looks like a key all the same). Each attempt ends with a
 summary line that says where the time went, e.g. "26 deltas in 3.0 s, then 125.0 s of
-silence".
+silence". Between calls it also records what was done to keep the conversation inside
+the context window (``context_trimmed``, ``compacted``: tokens before and after).
 
 Every line is flushed as soon as it is written, so a trace survives ``kill -9`` up to
 the last event. A trace that cannot be written (disk full...) stops writing and records
@@ -26,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from agent.cost import cache_hit_share, cost_of, format_usd
 from agent.streaming.deltas import (
     BlockEnd,
     Delta,
@@ -42,6 +44,7 @@ from agent.streaming.deltas import (
 )
 
 if TYPE_CHECKING:
+    from agent.events import Compacted, ContextTrimmed
     from agent.streaming.attempt import AttemptResult
 
 Clock = Callable[[], float]
@@ -123,6 +126,23 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _share(result: AttemptResult) -> float | None:
+    share = cache_hit_share(result.snapshot.usage)
+    return None if share is None else round(share, 4)
+
+
+def _spend(result: AttemptResult) -> str:
+    """ "; 12,345 prompt tokens, 93% from cache, $0.0042" (what is known of it)."""
+    usage = result.snapshot.usage
+    if usage.prompt_tokens is None:
+        return ""
+    share = cache_hit_share(usage)
+    cached = f", {share:.0%} from cache" if share else ""
+    cost = cost_of(usage, result.prices)
+    priced = f", {format_usd(cost)}" if cost is not None else ""
+    return f"; {usage.prompt_tokens:,} prompt tokens{cached}{priced}"
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -170,6 +190,14 @@ class TraceWriter:
             outcome = self._outcome(result)
             self._write(self._line("attempt_end", now, 0, outcome, stats))
             self._write(self._line("summary", now, stats.bytes, self._summary(stats, now, result), stats))
+
+    # -- what happened to the context between calls --------------------------------------
+    def context_event(self, event: ContextTrimmed | Compacted) -> None:
+        """Record a trimming or a compaction: its kind, the tokens before and after, and
+        (for a compaction) the summary's size and reason."""
+        with self._lock:
+            fields = {name: getattr(event, name) for name in event.__dataclass_fields__ if name != "kind"}
+            self._write(self._line(event.kind, self._now(), 0, fields))
 
     # -- life ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -251,6 +279,9 @@ class TraceWriter:
             "deltas": stats.deltas,
             "duration": round(now - stats.started, 3),
             "retries": self._retries.get(stats.call, 0) if stats.call is not None else 0,
+            "prompt_tokens": result.snapshot.usage.prompt_tokens,
+            "cache_hit_share": _share(result),
+            "cost_usd": cost_of(result.snapshot.usage, result.prices),
             "sentence": self._sentence(stats, now, result),
         }
 
@@ -276,7 +307,7 @@ class TraceWriter:
             text = f"{count} in {now - stats.started:.1f} s, {ending}"
         if stats.attempt is not None and stats.attempt > 1:
             text += f"; retry {stats.attempt - 1} of call {stats.call}"
-        return text
+        return text + _spend(result)
 
     # -- writing -------------------------------------------------------------------------
     def _write(self, line: dict[str, Any]) -> None:

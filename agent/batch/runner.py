@@ -161,8 +161,8 @@ def _run_turn(agent: AIAgent, prompt: str, stop: threading.Event) -> tuple[Agent
 def result_record(
     task: Task, result: AgentResult, started: float, started_at: str, system: str, where: dict[str, Any]
 ) -> dict[str, Any]:
-    """The result line of a turn. Whatever ``AgentResult.to_json`` reports (usage, cost...)
-    passes through; the event counts become named counts; ``where`` says which provider,
+    """The result line of a turn. Whatever ``AgentResult.to_json`` reports (usage,
+    ``cost_usd``, cache share, waste, context...) passes through; the event counts become named counts; ``where`` says which provider,
     model and workdir the task ran on."""
     reported = result.to_json()
     counts = dict(result.counts)
@@ -170,9 +170,6 @@ def result_record(
     record["error"] = result.error
     record["cause"] = causes.failure_cause(result.status, result.error)
     record.update({k: v for k, v in reported.items() if k not in _RENAMED and k not in record})
-    cost = getattr(result, "cost", None)
-    if cost is not None and "cost" not in record:
-        record["cost"] = cost
     record.update({name: counts.get(kind, 0) for name, kind in _COUNTED.items()})
     record["events"] = counts
     record["wall_time"] = round(time.monotonic() - started, 3)

@@ -76,8 +76,8 @@ def summarize(records: Iterable[Mapping[str, Any]], plan: BatchPlan, elapsed: fl
 
 
 def cost_of(record: Mapping[str, Any]) -> float | None:
-    """A task's cost: a number, or the total of a cost object; None when unknown."""
-    value = record.get("cost")
+    """A task's cost in dollars (``cost_usd``; a ``cost`` number or object too); None when unknown."""
+    value = record.get("cost_usd", record.get("cost"))
     if isinstance(value, Mapping):
         value = next((value[k] for k in _COST_KEYS if k in value), None)
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):

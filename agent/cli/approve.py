@@ -19,12 +19,12 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
-from agent.cli.live import suspended_view
 from agent.cli.render import one_line
 from agent.cli.safe_text import clean
 
 Ask = Callable[[str], str]  # shows the question, returns what the user typed
 Say = Callable[[str], None]
+Pause = Callable[[], contextlib.AbstractContextManager[None]]
 Verdict = Literal["yes", "no", "always"]
 
 QUESTION = "Run this command? [y]es / [n]o / [a]lways for this session: "
@@ -71,9 +71,10 @@ def describe(tool: str, reason: str, command: str) -> str:
 class ChatApprover:
     """The ``approve(tool, action) -> bool`` callback of a chat."""
 
-    def __init__(self, ask: Ask | None = None, say: Say | None = None) -> None:
+    def __init__(self, ask: Ask | None = None, say: Say | None = None, pause: Pause | None = None) -> None:
         self._ask = ask or prompt_answer
         self._say = say or _print
+        self._pause = pause or contextlib.nullcontext  # the chat's view, paused while asking
         self._always: set[tuple[str, str]] = set()
         self._lock = threading.Lock()  # one question at a time
 
@@ -93,7 +94,7 @@ class ChatApprover:
             if key in self._always:
                 self._say(f"✓ allowed for this session: {one_line(command, 120)}")
                 return True
-            with suspended_view():
+            with self._pause():
                 verdict = self._question(tool, reason, command)
             if verdict == "always":
                 self._always.add(key)
@@ -118,9 +119,10 @@ class ChatApprover:
         return "no"
 
 
-def make_chat_approver(ask: Ask | None = None, say: Say | None = None) -> ChatApprover:
-    """The approve callback for ``AIAgent(approve=...)`` in the chat."""
-    return ChatApprover(ask, say)
+def make_chat_approver(ask: Ask | None = None, say: Say | None = None, pause: Pause | None = None) -> ChatApprover:
+    """The approve callback for ``AIAgent(approve=...)`` in the chat; ``pause`` is the
+    chat view's ``suspend``, so the question is not drawn over a running turn."""
+    return ChatApprover(ask, say, pause)
 
 
 def prompt_answer(question: str) -> str:

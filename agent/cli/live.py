@@ -55,20 +55,6 @@ class TurnView(Protocol):
     def suspend(self) -> contextlib.AbstractContextManager[None]: ...
 
 
-_active: TurnView | None = None
-
-
-@contextlib.contextmanager
-def suspended_view() -> Iterator[None]:
-    """Pause the running turn's display (the approval prompt needs the terminal)."""
-    view = _active
-    if view is None:
-        yield
-        return
-    with view.suspend():
-        yield
-
-
 def make_view(out: TextIO) -> TurnView:
     """A ``LiveView`` on a real terminal, else a ``ChatPrinter``."""
     from rich.console import Console
@@ -99,8 +85,7 @@ class ChatPrinter:
         self._clean = CleanStream()
 
     def begin_turn(self) -> None:
-        global _active
-        _active = self
+        return None
 
     def text(self, chunk: str) -> None:
         with self._lock:
@@ -133,12 +118,9 @@ class ChatPrinter:
             self._at_line_start = True
 
     def end_turn(self) -> None:
-        global _active
         with self._lock:
             self._write(self._clean.flush())
             self._break_line()
-        if _active is self:
-            _active = None
 
     @contextlib.contextmanager
     def suspend(self) -> Iterator[None]:
@@ -176,13 +158,10 @@ class LiveView:
 
     # -- the turn --------------------------------------------------------------------
     def begin_turn(self) -> None:
-        global _active
-        _active = self
         self._set_footer("thinking…")
         self._start_live()
 
     def end_turn(self) -> None:
-        global _active
         with self._out_lock:
             self._feed(self._clean.flush())
             self._flush_document()
@@ -190,8 +169,6 @@ class LiveView:
                 self._label = None
                 self._reopen = ""
             self._stop_live()
-        if _active is self:
-            _active = None
 
     @contextlib.contextmanager
     def suspend(self) -> Iterator[None]:

@@ -62,6 +62,10 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _seconds_or_zero(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _seconds(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -91,7 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--stale-timeout",
         type=_seconds,
         metavar="SECONDS",
-        help="drop a stream that sends nothing for this long and retry",
+        help="drop a stream that sends nothing for this long and retry (both before the first token and "
+        "between tokens)",
+    )
+    parser.add_argument(
+        "--first-token-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the limit before the first token alone (default: longer for reasoning models and local servers)",
+    )
+    parser.add_argument(
+        "--retry-budget",
+        type=_seconds_or_zero,
+        metavar="SECONDS",
+        help="keep retrying a busy or rate-limited provider this long per model call (default 300; 0: off)",
     )
     parser.add_argument(
         "--fallback",
@@ -131,6 +148,8 @@ def agent_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "api_key": args.api_key,
         "workdir": args.workdir,
         "stale_timeout": args.stale_timeout,
+        "first_token_timeout": args.first_token_timeout,
+        "retry_budget": args.retry_budget,
         "max_retries": args.max_retries,
         "max_iterations": args.max_iterations,
         "api_mode": args.api_mode,
@@ -246,16 +265,23 @@ def build_agent(
     )
 
 
-def _chat_approver() -> Any:
-    """The chat's approval prompt (``agent.cli.approve.make_chat_approver``), or None
-    when this build has none: dangerous commands are then refused."""
+def _chat_view() -> Any:
+    from agent.cli.live import make_view
+
+    return make_view(sys.stdout)
+
+
+def _chat_approver(view: Any) -> Any:
+    """The chat's approval prompt (``agent.cli.approve.make_chat_approver``), which pauses
+    ``view`` while it asks; None when this build has none: dangerous commands are then
+    refused."""
     try:
         from agent.cli.approve import make_chat_approver
     except ModuleNotFoundError as exc:
         if exc.name != "agent.cli.approve":
             raise
         return None
-    return make_chat_approver()
+    return make_chat_approver(pause=view.suspend)
 
 
 def _trace_writer(path: str | None) -> Any:
@@ -287,7 +313,8 @@ def _run(args: argparse.Namespace) -> int:
     trace = _trace_writer(args.trace_stream)
     try:
         try:
-            approve = _chat_approver() if interactive and settings.approval == "ask" else None
+            view = _chat_view() if interactive else None  # the chat owns it; the approver pauses it
+            approve = _chat_approver(view) if view is not None and settings.approval == "ask" else None
             agent = build_agent(args, settings, approve=approve, stream_observer=trace)
         except ConfigError as exc:  # includes MissingKeyError and an unknown --resume id
             return _usage_error(_with_local_server_help(exc, args))
@@ -297,7 +324,7 @@ def _run(args: argparse.Namespace) -> int:
 
                 home = stayline_home()
                 on_new = getattr(approve, "forget", None)  # /new forgets the "always" answers
-                return run_repl(agent, history_path=home / "history", home=home, on_new=on_new)
+                return run_repl(agent, history_path=home / "history", home=home, on_new=on_new, view=view)
             # Built before reading stdin so a missing key fails before the user types a prompt.
             prompt = _read_prompt(args)
             if args.continue_session or args.resume:

@@ -20,6 +20,7 @@ from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.render import one_line, status_line
 from agent.cli.safe_text import clean
+from agent.cost import Waste
 from agent.errors import StaylineError
 from agent.events import ToolCallFinished, ToolCallStarted, TurnFinished, TurnStarted
 from agent.usage import Usage
@@ -122,7 +123,8 @@ def _report_json(agent: AIAgent, finished: TurnFinished | None, out: TextIO, err
 
 def _say_outcome(err: TextIO, status: str, error: str | None) -> None:
     if status == "failed":
-        _say(err, f"stayline: error: {error or 'the turn failed'}")
+        # One line, whatever a server's error looked like; not cut: the advice is at the end.
+        _say(err, f"stayline: error: {one_line(error or 'the turn failed', 10_000)}")
     elif status == "interrupted":
         _say(err, f"stayline: {one_line(error or 'interrupted by the user')}")
 
@@ -139,6 +141,10 @@ def _json_object(
         "error": error,
         "session_id": getattr(agent, "session_id", None),
         "events": dict(counts),
+        "context": dict(getattr(agent, "context_usage", None) or {}),
+        "cost_usd": None,
+        "cache_hit_share": None,
+        "waste": Waste().to_dict(0.0),
     }
 
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 from agent.cli.safe_text import clean
 from agent.events import (
     AgentEvent,
+    Compacted,
     ConnectionReset,
+    ContextFill,
+    ContextTrimmed,
     Continuing,
     FallbackActivated,
     FallbackExhausted,
     Notice,
     Retrying,
+    RetryWaiting,
     Stalled,
     StallGuidance,
     ToolCallFinished,
@@ -62,11 +66,20 @@ def status_line(event: AgentEvent) -> str | None:
         case ToolCallFinished(name=name, target=target, is_error=is_error, summary=summary, duration=duration):
             mark = "✗" if is_error else "✓"
             return f"{mark} {_tool_label(name, target)}  {one_line(summary, 100)} ({duration:.1f}s)"
+        case Retrying(attempt=attempt, of=0, reason=reason, delay=delay, budget_left=left):
+            return f"↻ {_busy_word(reason)}; retrying in {_duration(delay)}, attempt {attempt}{_more(left)}: " + (
+                one_line(reason, 120)
+            )
         case Retrying(attempt=attempt, of=total, reason=reason, delay=delay):
             wait = f" in {delay:.1f}s" if delay else ""
             return f"↻ retrying (attempt {attempt} of {total}){wait}: {one_line(reason, 120)}"
-        case Stalled(seconds=seconds, phase=phase):
-            return "⚠ " + _STALLED.get(phase, _STALLED["between_deltas"]).format(seconds=seconds)
+        case RetryWaiting(seconds_left=left, attempt=attempt, budget_left=budget):
+            if left % 10 or not left:  # a line every ten seconds is a countdown, not a flood
+                return None
+            return f"… retrying in {_duration(left)}, attempt {attempt}{_more(budget)}"
+        case Stalled(seconds=seconds, phase=phase, keepalives=keepalives):
+            line = "⚠ " + _STALLED.get(phase, _STALLED["between_deltas"]).format(seconds=seconds)
+            return line.replace("; dropping", " (only keep-alives came); dropping") if keepalives else line
         case Waiting(seconds=seconds):
             return "… " + WAITING.format(seconds=seconds)
         case ConnectionReset(caller=caller, ok=ok, detail=detail):
@@ -84,10 +97,46 @@ def status_line(event: AgentEvent) -> str | None:
         case StallGuidance(tool=tool, target=target):
             label = _tool_label(tool, target)
             return f"✂ {label} kept getting cut off; asking the model to send it in smaller pieces"
+        case ContextTrimmed(results=results, tokens_before=before, tokens_after=after):
+            plural = "" if results == 1 else "s"
+            return f"≋ context: {results:,} old tool output{plural} replaced by stubs ({before:,} → {after:,} tokens)"
+        case Compacted(messages=messages, tokens_before=before, tokens_after=after, summary_tokens=summary):
+            return (
+                f"≋ context: {messages:,} earlier messages replaced by a {summary:,}-token summary "
+                f"({before:,} → {after:,} tokens)"
+            )
         case Notice(message=message, level=level):
             prefix = "" if level == "info" else f"{level}: "
             return f"• {prefix}{one_line(message)}"
     return None
+
+
+FILL_SHOWN_FROM = 0.5  # the chat shows the window's fill from half full, at each tenth
+
+
+def fill_line(event: ContextFill, last_shown: float) -> str | None:
+    """The chat's "context N% full" line, when the fill passed half and reached a new
+    tenth since ``last_shown`` (the fraction last shown, 0.0 for none)."""
+    if event.fraction < FILL_SHOWN_FROM or int(event.fraction * 10) <= int(last_shown * 10):
+        return None
+    return f"◔ context {event.fraction:.0%} full ({event.tokens:,} of {event.window:,} tokens)"
+
+
+def _busy_word(reason: str) -> str:
+    lowered = reason.lower()
+    return "rate-limited" if "429" in lowered or "rate" in lowered else "overloaded"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+def _more(budget_left: float | None) -> str:
+    return "" if budget_left is None else f", up to {_duration(budget_left)} more"
 
 
 def status_style(event: AgentEvent) -> str:

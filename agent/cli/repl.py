@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 from agent.cli import EXIT_INTERRUPTED, EXIT_OK, slash
 from agent.cli.interrupts import InterruptGuard
 from agent.cli.live import ChatPrinter, TurnView, make_view, quiet_input
-from agent.cli.render import finish_line, one_line, status_line, status_style
+from agent.cli.render import fill_line, finish_line, one_line, status_line, status_style
 from agent.events import (
     AgentEvent,
+    Compacted,
     ConnectionReset,
+    ContextFill,
+    ContextTrimmed,
     ModelCallStarted,
     TextDelta,
     ThinkingDelta,
@@ -51,6 +54,7 @@ def render_turn(agent: Any, start: Callable[[], Iterator[AgentEvent]], view: Tur
     chat continues, the partial answer stays in the conversation); a second one raises
     ``KeyboardInterrupt`` to the caller."""
     tool_running = False
+    fill_shown = 0.0  # the window's fill last shown (from half full, at each new tenth)
 
     def on_interrupt() -> None:
         agent.interrupt()
@@ -81,6 +85,14 @@ def render_turn(agent: Any, start: Callable[[], Iterator[AgentEvent]], view: Tur
                         view.waiting(seconds)
                     case ConnectionReset(caller="interrupt", ok=True):
                         pass  # the user's own Ctrl+C; "interrupted" says it all
+                    case ContextFill():
+                        fill = fill_line(event, fill_shown)
+                        if fill is not None:
+                            fill_shown = event.fraction
+                            view.status(fill, "yellow" if event.fraction >= 0.8 else "dim")
+                    case ContextTrimmed() | Compacted():
+                        fill_shown = 0.0  # room was made: passing half again is news
+                        view.status(status_line(event) or "", "dim")
                     case TurnFinished():
                         finished = event
                     case TextDelta(text=text):
@@ -189,6 +201,7 @@ def run_repl(
     out: TextIO | None = None,
     home: Path | None = None,
     on_new: Callable[[], None] | None = None,
+    view: TurnView | None = None,
 ) -> int:
     """The chat loop; returns the exit code (0 on /quit, Ctrl+D or Ctrl+C at the prompt,
     130 on a second Ctrl+C during a turn). ``home`` is where /sessions looks (default
@@ -196,7 +209,7 @@ def run_repl(
     ``forget``)."""
     import sys
 
-    view = make_view(out or sys.stdout)
+    view = view or make_view(out or sys.stdout)
     session = _prompt_session(_history(history_path, view))
 
     def run_turn(start: Callable[[], Iterator[AgentEvent]]) -> object:

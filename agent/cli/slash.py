@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.cli.render import one_line
 from agent.cli.session_list import human_time
+from agent.cost import format_usd
 
 QUIT = "quit"
 PROVIDERS = ("anthropic", "openai", "openrouter", "custom")
@@ -232,13 +233,40 @@ def _usage(ctx: SlashContext, arg: str) -> None:
     usage = dict(getattr(ctx.agent, "total_usage", {}) or {})
     calls = int(usage.get("api_calls") or 0)
     ctx.say(f"since the chat started: {_tokens(usage)} in {calls:,} model calls", "")
+    spend = getattr(ctx.agent, "total_spend", None)
+    if spend is not None:
+        for line in spend_lines(usage, spend.cost.total, spend.cost.unpriced, spend.waste_dict()):
+            ctx.say(f"  {line}", "")
     last = getattr(ctx.agent, "last_result", None)
     if last is not None and getattr(last, "usage", None):
-        ctx.say(f"last turn: {_tokens(last.usage)} in {last.api_calls:,} model calls", "dim")
+        cost = getattr(last, "cost_usd", None)
+        ctx.say(f"last turn: {_tokens(last.usage)} in {last.api_calls:,} model calls, cost {format_usd(cost)}", "dim")
+    context = getattr(ctx.agent, "context_usage", None)
+    if context and context.get("window"):
+        ctx.say(_context_line(context), "")
+
+
+def _context_line(context: dict[str, Any]) -> str:
+    """"context: 9,300 of 16,000 tokens (58%)", and what was done to keep it there."""
+    line = f"context: {int(context['tokens']):,} of {int(context['window']):,} tokens ({float(context['fill']):.0%})"
+    done = []
+    if context.get("compactions"):
+        done.append(f"{context['compactions']:,} compaction{'s' if context['compactions'] != 1 else ''}")
+    if context.get("trimmed_results"):
+        done.append(f"{context['trimmed_results']:,} tool outputs stubbed")
+    return line + (f"; so far {', '.join(done)}" if done else "")
+
+
+def _compact(ctx: SlashContext, arg: str) -> None:
+    compact = getattr(ctx.agent, "compact", None)
+    if not callable(compact):
+        ctx.say("this chat cannot compact the conversation", "yellow")
+        return
+    ctx.run_turn(lambda: compact(arg or None))
 
 
 def _tokens(usage: dict[str, Any]) -> str:
-    """"N input + M output tokens" (input: the whole prompt, cached parts included),
+    """ "N input + M output tokens" (input: the whole prompt, cached parts included),
     saying "not reported" for what the server did not send."""
 
     def figure(key: str) -> str:
@@ -246,6 +274,35 @@ def _tokens(usage: dict[str, Any]) -> str:
         return "not reported" if value is None else f"{int(value):,}"
 
     return f"{figure('prompt_tokens')} input + {figure('output_tokens')} output tokens"
+
+
+def spend_lines(
+    usage: dict[str, Any], cost: float | None, unpriced: tuple[str, ...], waste: dict[str, Any]
+) -> list[str]:
+    """The cache, cost and recovery lines of /usage."""
+    read, write, prompt = (usage.get(k) for k in ("cache_read_tokens", "cache_write_tokens", "prompt_tokens"))
+    if read is None and write is None:
+        cache = "cache: not reported by the provider"
+    else:
+        share = f" ({int(read or 0) / int(prompt):.0%} of input)" if prompt else ""
+        cache = f"cache: {int(read or 0):,} tokens read{share}, {int(write or 0):,} written"
+    price = f"cost: {format_usd(cost)}"
+    if unpriced:
+        names = ", ".join(one_line(m, 40) for m in unpriced)
+        price += (
+            f' (no price or no usage for {names}; prices go under [models."ID"] in the config file: '
+            "input_price, output_price, cache_read_price, cache_write_price)"
+        )
+    resent, thrown = int(waste.get("prompt_tokens") or 0), int(waste.get("output_tokens") or 0)
+    if resent or thrown:
+        estimated = " (estimated)" if waste.get("estimated") else ""
+        recovery = (
+            f"recovery: {resent:,} input tokens re-sent, {thrown:,} output tokens thrown away{estimated}, "
+            f"{format_usd(waste.get('cost_usd'))}"
+        )
+    else:
+        recovery = "recovery: nothing re-sent or thrown away"
+    return [cache, price, recovery]
 
 
 def _store(ctx: SlashContext) -> Any:
@@ -320,6 +377,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("tools", "", "the tools the model can use", _tools),
     Command("sessions", "", "saved sessions", _sessions),
     Command("resume", "ID", "continue a saved session", _resume),
-    Command("usage", "", "tokens and model calls so far", _usage),
+    Command("usage", "", "tokens, cost and model calls so far, and how full the context window is", _usage),
+    Command("compact", "[focus]", "summarise the older conversation now (the summary stresses the focus)", _compact),
     Command("quit", "", "leave (also Ctrl+D)", _quit, ("exit", "q")),
 )

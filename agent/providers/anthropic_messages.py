@@ -16,7 +16,9 @@ from agent.providers.base import (
     ProviderStream,
     StreamErrorEvent,
 )
-from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
+from agent.providers.caching import mark_anthropic
+from agent.providers.common import LeasedStream, ProviderBase
+from agent.providers.error_text import read_error, retry_advice
 from agent.providers.profiles import FINE_GRAINED_TOOL_STREAMING
 from agent.providers.sse import iter_sse, json_object
 from agent.streaming.deltas import (
@@ -85,7 +87,7 @@ class AnthropicMessagesProvider(ProviderBase):
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": self.output_limit(request),
-            "messages": to_wire_messages(request.messages, request.prefill),
+            "messages": to_wire_messages(request.messages),
         }
         if request.system:
             params["system"] = request.system
@@ -96,6 +98,11 @@ class AnthropicMessagesProvider(ProviderBase):
             if self._eager is True:
                 for tool in params["tools"]:
                     tool["eager_input_streaming"] = True
+        if self._breakpoints:
+            # Marked before the prefill: continuation text is never worth caching.
+            mark_anthropic(params, self.caching.ttl)
+        if request.prefill:
+            _append_prefill(params["messages"], request.prefill)
         return params
 
     def error_facts(self, exc: BaseException) -> ErrorFacts:
@@ -110,24 +117,21 @@ class AnthropicMessagesProvider(ProviderBase):
             cause = exc.__cause__
             return ErrorFacts("transport", f"{exc}: {cause}" if cause else str(exc))
         if isinstance(exc, anthropic.APIStatusError):
-            kind, message, _ = body_error(exc.body)
+            kind, text = read_error(exc.body, str(exc))
             headers = exc.response.headers if exc.response is not None else None
-            text = message or str(exc)
+            advice = retry_advice(headers, text)
             if exc.status_code == 200:  # an `event: error` inside the stream
-                return ErrorFacts("sse_error", text, None, retry_after_seconds(headers), kind)
+                return ErrorFacts("sse_error", text, None, advice, kind)
+            url = str(exc.response.request.url) if exc.response is not None else None
             return ErrorFacts(
-                "http_status",
-                text,
-                exc.status_code,
-                retry_after_seconds(headers),
-                kind,
-                fitting_max_tokens=fitting_max_tokens(text),
+                "http_status", text, exc.status_code, advice, kind, fitting_max_tokens=fitting_max_tokens(text), url=url
             )
         if isinstance(exc, StreamErrorEvent):  # an `event: error` inside the stream
-            return ErrorFacts("sse_error", exc.message, None, None, exc.error_type)
+            kind, text = read_error({"error": {"type": exc.error_type, "message": exc.message}}, exc.message)
+            return ErrorFacts("sse_error", text, None, retry_advice(None, text), kind)
         if isinstance(exc, anthropic.APIError):
-            kind, message, _ = body_error(exc.body)
-            return ErrorFacts("sse_error", message or str(exc), None, None, kind)
+            kind, text = read_error(exc.body, str(exc))
+            return ErrorFacts("sse_error", text, None, retry_advice(None, text), kind)
         return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from agent.cost import Prices
 from agent.messages import Message
 from agent.streaming.deltas import Delta
 
@@ -40,7 +41,9 @@ class ModelRequest:
     to continue as its own words; only set for a provider whose ``accepts_prefill`` is
     true (models that cannot take a prefill get a runtime note in ``messages`` instead).
     ``max_tokens`` is an explicit limit (user setting or a raised retry); None lets the
-    provider decide from its profile and the model catalog.
+    provider decide from its profile and the model catalog. ``cache_key`` is stable for
+    a conversation (a hash, never a secret); a provider whose endpoint accepts one sends
+    it so that the conversation's requests reach the same prompt cache.
     """
 
     model: str
@@ -50,12 +53,13 @@ class ModelRequest:
     max_tokens: int | None = None
     prefill: str | None = None
     stream: bool = True
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorFacts:
     """What a provider tells the retry policy about a failure: its kind, message, HTTP status,
-    retry-after, error type, and whether visible output had been delivered."""
+    retry-after, error type and code, and whether visible output had been delivered."""
 
     kind: ErrorKind
     message: str
@@ -66,6 +70,8 @@ class ErrorFacts:
     # The request did not fit (input + max_tokens > window) and this max_tokens would:
     # read from Anthropic's "input length and `max_tokens` exceed context limit" error.
     fitting_max_tokens: int | None = None
+    url: str | None = None  # the URL that was requested, for errors that say it is wrong
+    error_code: str | None = None  # a wire's own error code (OpenAI ``context_length_exceeded``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +99,12 @@ class Provider(Protocol):
     is_local: bool  # a loopback or private endpoint (local servers get longer stale limits)
     context_window: int  # from the model catalog
     max_output_tokens: int  # the model's real output limit, from the catalog
-    stale_timeout: float | None  # this provider's own stale limit (config file); None: the agent's
+    stale_timeout: float | None  # this provider's own stall limit (config file); None: the agent's
+    first_token_timeout: float | None  # its own limit before the first token; None: as above
+    reasoning: bool  # thinks before it answers (catalog): a longer default first-token limit
     accepts_prefill: bool  # a request may end with the reply's own start, which the model continues
+    notices: list[str]  # what the user should hear about this provider; the chain says each once
+    prices: Prices | None  # dollars per million tokens at this provider's cache TTL; None: unknown
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         """Send the request and return its stream (blocks until response headers)."""

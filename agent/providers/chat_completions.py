@@ -18,7 +18,9 @@ from agent.providers.base import (
     ProviderStream,
     StreamErrorEvent,
 )
-from agent.providers.common import LeasedStream, ProviderBase, body_error, retry_after_seconds
+from agent.providers.caching import mark_chat
+from agent.providers.common import LeasedStream, ProviderBase
+from agent.providers.error_text import body_error, read_error, retry_advice, upstream_error
 from agent.providers.sse import iter_sse, json_object
 from agent.streaming.accumulator import parse_arguments
 from agent.streaming.deltas import (
@@ -63,6 +65,9 @@ class ChatCompletionsProvider(ProviderBase):
 
     def open_stream(self, request: ModelRequest) -> ProviderStream:
         params = self.build_params(request)
+        headers = self.cache_headers(request)
+        if headers:
+            params["extra_headers"] = headers
         if request.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
@@ -70,10 +75,12 @@ class ChatCompletionsProvider(ProviderBase):
         return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), completion_deltas)
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": request.model,
-            "messages": to_wire_messages(request.system, request.messages, request.prefill),
-        }
+        messages = to_wire_messages(request.system, request.messages, None)
+        if self._breakpoints:
+            mark_chat(messages, self.caching.ttl)  # before the prefill: never worth caching
+        if request.prefill:
+            _append_prefill(messages, request.prefill)
+        params: dict[str, Any] = {"model": request.model, "messages": messages}
         limit = self.output_limit(request)
         if limit is not None:
             params[self.profile.max_tokens_field] = limit
@@ -85,7 +92,15 @@ class ChatCompletionsProvider(ProviderBase):
                 }
                 for t in request.tools
             ]
+        if request.cache_key and self._cache_key_mode == "body":
+            params["prompt_cache_key"] = request.cache_key
         return params
+
+    def cache_headers(self, request: ModelRequest) -> dict[str, str]:
+        """Per-request headers: OpenRouter's sticky-routing session id for the cache key."""
+        if request.cache_key and self._cache_key_mode == "session_header":
+            return {"x-session-id": request.cache_key}
+        return {}
 
     def error_facts(self, exc: BaseException) -> ErrorFacts:
         import openai
@@ -102,21 +117,29 @@ class ChatCompletionsProvider(ProviderBase):
             )
             return ErrorFacts(error_kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
         if isinstance(exc, openai.APIStatusError):
-            error_type, message, _ = body_error(upstream_error(exc.body))
-            return ErrorFacts(
-                "http_status",
-                message or str(exc),
-                exc.status_code,
-                retry_after_seconds(exc.response.headers),
-                error_type,
-            )
+            error_type, text = read_error(exc.body, str(exc))
+            advice = retry_advice(exc.response.headers, text)
+            url = str(exc.response.request.url)
+            wire_code = _code(body_error(upstream_error(exc.body))[2])
+            return ErrorFacts("http_status", text, exc.status_code, advice, error_type, url=url, error_code=wire_code)
         if isinstance(exc, StreamErrorEvent):  # an error chunk inside a 200 stream
             status = exc.code if isinstance(exc.code, int) else _int_or_none(exc.code)
-            return ErrorFacts("sse_error", exc.message, status, None, exc.error_type)
+            error_type, text = read_error({"error": {"type": exc.error_type, "message": exc.message}}, exc.message)
+            return ErrorFacts(
+                "sse_error", text, status, retry_advice(None, text), error_type, error_code=_code(exc.code)
+            )
         if isinstance(exc, openai.APIError):
-            error_type, message, code = body_error(exc.body)
-            return ErrorFacts("sse_error", message or exc.message, _int_or_none(code), None, error_type)
+            _, _, code = body_error(exc.body)
+            error_type, text = read_error(exc.body, exc.message)
+            return ErrorFacts(
+                "sse_error", text, _int_or_none(code), retry_advice(None, text), error_type, error_code=_code(code)
+            )
         return ErrorFacts("other", f"{type(exc).__name__}: {exc}")
+
+
+def _code(value: object) -> str | None:
+    """A textual error code (``context_length_exceeded``); numeric codes are statuses."""
+    return value if isinstance(value, str) and not value.isdigit() else None
 
 
 def _int_or_none(value: object) -> int | None:
@@ -126,23 +149,6 @@ def _int_or_none(value: object) -> int | None:
         return int(str(value))
     except ValueError:
         return None
-
-
-def upstream_error(body: object) -> object:
-    """A gateway's error with the upstream's own error JSON inside (OpenRouter's
-    "Provider returned error" carries it as a string in ``metadata.raw``): the upstream
-    body when it parses, so its real type and message are what the user sees."""
-    error = body.get("error") if isinstance(body, dict) else None
-    metadata = error.get("metadata") if isinstance(error, dict) else None
-    raw = metadata.get("raw") if isinstance(metadata, dict) else None
-    if isinstance(raw, str):
-        try:
-            inner = json.loads(raw)
-        except ValueError:
-            return body
-        if isinstance(inner, dict) and isinstance(inner.get("error"), dict):
-            return inner
-    return body
 
 
 # -- conversion: neutral -> wire ---------------------------------------------------
@@ -172,9 +178,14 @@ def to_wire_messages(system: str, messages: list[Message], prefill: str | None) 
                 wire.append(entry)
         elif message.text:
             wire.append({"role": "user", "content": message.text})
-    if prefill:  # only for endpoints that pass it on to a model that continues it
-        wire.append({"role": "assistant", "content": prefill.rstrip()})
+    if prefill:
+        _append_prefill(wire, prefill)
     return wire
+
+
+def _append_prefill(wire: list[dict[str, Any]], prefill: str) -> None:
+    """Only for endpoints that pass it on to a model that continues it."""
+    wire.append({"role": "assistant", "content": prefill.rstrip()})
 
 
 def _result_text(result: ToolResultPart) -> str:

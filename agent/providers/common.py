@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import email.utils
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from agent.models import ModelCatalog, ModelInfo
@@ -17,10 +15,11 @@ from agent.providers.base import (
     StaleStreamError,
 )
 from agent.providers.connection import ConnectionManager
+from agent.providers.options import ProviderOptions
 from agent.providers.profiles import ProviderProfile
 from agent.streaming.deltas import Delta
 
-RETRY_AFTER_CAP = 120.0
+_GATEWAY_HEADERS = ("x-litellm-", "llm_provider-")
 
 
 class LeasedStream:
@@ -69,27 +68,32 @@ class ProviderBase:
         model: str,
         api_key: str | None,
         catalog: ModelCatalog,
-        *,
-        timeout: float = 600.0,
-        eager_tool_streaming: bool | str | None = None,
+        options: ProviderOptions | None = None,
     ) -> None:
+        options = options or ProviderOptions()
         self.profile = profile
         self.name = profile.name
         self.model = model
         self.base_url = profile.base_url or ""
-        self.is_local = profile.is_local
+        self.is_local = profile.is_local and not options.gateway
         self.model_info: ModelInfo = catalog.lookup(model)
         self.context_window = self.model_info.context_window
         self.max_output_tokens = self.model_info.max_output_tokens
-        self.stale_timeout: float | None = None
+        self.stale_timeout = options.stale_timeout
+        self.notices: list[str] = list(profile.notices)
+        self.first_token_timeout = options.first_token_timeout
+        self.reasoning = self.model_info.reasoning
         self.accepts_prefill = self.model_info.accepts_prefill and profile.prefill_passthrough
+        self.caching = options.caching
+        prices = self.model_info.prices
+        self.prices = prices.for_ttl(self.caching.ttl) if prices is not None else None
+        # Decided once: breakpoints for this model through this profile; the cache key's way.
+        self._breakpoints = self.caching.enabled and profile.marks_breakpoints(self.model_info)
+        self._cache_key_mode = profile.cache_key if self.caching.enabled else "none"
         self._api_key = api_key
-        self._timeout = timeout
-        # True: the per-tool field; "header": the older beta header, for endpoints that
-        # refuse the field; False: neither. None: what the catalog says of the model.
-        self._eager: bool | str = (
-            self.model_info.eager_input_streaming if eager_tool_streaming is None else eager_tool_streaming
-        )
+        self._timeout = options.timeout
+        eager = options.eager_tool_streaming
+        self._eager: bool | str = self.model_info.eager_input_streaming if eager is None else eager
         self._connection: ConnectionManager[Any] = ConnectionManager(self.wire, self._build_client, _close_client)
 
     # -- subclass hooks -------------------------------------------------------------
@@ -101,7 +105,18 @@ class ProviderBase:
         import httpx2
 
         timeout = httpx2.Timeout(self._timeout, connect=min(30.0, self._timeout))
-        return httpx2.Client(timeout=timeout, event_hooks={"request": [on_request]}, follow_redirects=True)
+        hooks: dict[str, list[Callable[[Any], None]]] = {
+            "request": [on_request],
+            "response": [self._learn_from_response],
+        }
+        return httpx2.Client(timeout=timeout, event_hooks=hooks, follow_redirects=True)
+
+    def _learn_from_response(self, response: Any) -> None:
+        """A LiteLLM proxy on 127.0.0.1 is a gateway to cloud models, not a local model:
+        once its headers show it, this provider gets cloud stall limits."""
+        if self.is_local and any(name.lower().startswith(_GATEWAY_HEADERS) for name in response.headers):
+            self.is_local = False
+            self.notices.append(f"{self.base_url} is a gateway (LiteLLM): using cloud stall limits")
 
     @property
     def client_generation(self) -> int:
@@ -149,46 +164,3 @@ def estimate_request_tokens(request: ModelRequest) -> int:
                 chars += len(repr(arguments))
     chars += sum(len(t.description) + len(repr(t.schema)) for t in request.tools)
     return chars // 4
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), capped."""
-    if not headers:
-        return None
-    value: float | None = None
-    raw_ms = headers.get("retry-after-ms")
-    raw = headers.get("retry-after")
-    try:
-        if raw_ms is not None:
-            value = float(raw_ms) / 1000.0
-        elif raw is not None:
-            value = float(raw)
-    except ValueError:
-        value = _http_date_delay(raw)
-    if value is None or value < 0:
-        return None
-    return min(value, RETRY_AFTER_CAP)
-
-
-def _http_date_delay(raw: str | None) -> float | None:
-    if not raw:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(raw).timestamp() - time.time()
-    except (TypeError, ValueError):
-        return None  # neither seconds nor a date: ignore it and back off normally
-
-
-def body_error(body: object) -> tuple[str | None, str | None, object]:
-    """(type, message, code) from an error body in either wire's shape."""
-    if isinstance(body, Mapping):
-        inner = body.get("error", body)
-        if isinstance(inner, Mapping):
-            kind = inner.get("type")
-            message = inner.get("message")
-            return (
-                str(kind) if kind is not None else None,
-                str(message) if message is not None else None,
-                inner.get("code"),
-            )
-    return None, None, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.models import ModelCatalog
 from agent.providers.base import Provider
+from agent.providers.options import ProviderOptions
 from agent.providers.profiles import ProviderProfile
 
 
@@ -12,19 +13,15 @@ def build_provider(
     model: str,
     api_key: str | None,
     catalog: ModelCatalog | None = None,
-    *,
-    timeout: float = 600.0,
-    eager_tool_streaming: bool | str | None = None,
+    options: ProviderOptions | None = None,
 ) -> Provider:
+    """The provider for ``profile``'s wire, with everything it needs from the start."""
     catalog = catalog or ModelCatalog()
+    options = options or ProviderOptions()
     if profile.wire == "anthropic_messages":
         from agent.providers.anthropic_messages import AnthropicMessagesProvider
 
-        return AnthropicMessagesProvider(
-            profile, model, api_key, catalog, timeout=timeout, eager_tool_streaming=eager_tool_streaming
-        )
+        return AnthropicMessagesProvider(profile, model, api_key, catalog, options)
     from agent.providers.chat_completions import ChatCompletionsProvider
 
-    return ChatCompletionsProvider(
-        profile, model, api_key, catalog, timeout=timeout, eager_tool_streaming=eager_tool_streaming
-    )
+    return ChatCompletionsProvider(profile, model, api_key, catalog, options)

@@ -15,6 +15,11 @@ from urllib.parse import urlparse
 from agent.models import ModelInfo
 
 Wire = Literal["anthropic_messages", "chat_completions"]
+# Which models get cache_control breakpoints through this provider.
+CacheBreakpoints = Literal["all", "claude", "none"]
+# How the per-session cache key travels: OpenAI's ``prompt_cache_key`` body field,
+# OpenRouter's ``x-session-id`` sticky-routing header, or not at all.
+CacheKeyMode = Literal["body", "session_header", "none"]
 WIRES: tuple[Wire, ...] = ("anthropic_messages", "chat_completions")
 FINE_GRAINED_TOOL_STREAMING = "fine-grained-tool-streaming-2025-05-14"
 # Room kept for the estimate's error when clamping max_tokens to the context window.
@@ -45,21 +50,41 @@ class ProviderProfile:
     # Anthropic wire; OpenRouter forwards it so to Claude). Plain chat endpoints answer
     # it with a new reply instead. Whether the model takes it is the catalog's call.
     prefill_passthrough: bool = False
+    notices: tuple[str, ...] = ()  # what resolving the profile corrected, for the user to hear
+    cache_breakpoints: CacheBreakpoints = "none"
+    cache_key: CacheKeyMode = "none"
 
     @property
     def is_local(self) -> bool:
         return is_local_url(self.base_url)
 
-    def with_overrides(self, *, base_url: str | None = None, key_env: str | None = None) -> ProviderProfile:
-        """This profile with the user's endpoint and key variable (``[providers.NAME]`` of
-        the config file); None keeps the profile's own."""
+    def with_overrides(
+        self,
+        *,
+        base_url: str | None = None,
+        key_env: str | None = None,
+        prompt_caching: bool | None = None,
+        prompt_cache_key: bool | None = None,
+    ) -> ProviderProfile:
+        """This profile with the user's settings (``[providers.NAME]`` of the config
+        file); None keeps the profile's own. ``prompt_caching`` true marks breakpoints
+        for every model, false for none; ``prompt_cache_key`` true sends OpenAI's
+        ``prompt_cache_key`` field, false sends no cache key."""
         changes: dict[str, Any] = {}
         if base_url:
             _check_url(base_url)
             changes["base_url"] = base_url
         if key_env:
             changes["key_env"] = key_env
+        if prompt_caching is not None:
+            changes["cache_breakpoints"] = "all" if prompt_caching else "none"
+        if prompt_cache_key is not None:
+            changes["cache_key"] = "body" if prompt_cache_key else "none"
         return replace(self, **changes) if changes else self
+
+    def marks_breakpoints(self, model: ModelInfo) -> bool:
+        """Whether requests for ``model`` carry cache_control breakpoints."""
+        return self.cache_breakpoints == "all" or (self.cache_breakpoints == "claude" and model.family == "claude")
 
     def resolve_key(self, explicit: str | None) -> str | None:
         if explicit:
@@ -90,6 +115,7 @@ PROFILES: dict[str, ProviderProfile] = {
         "https://api.anthropic.com",
         "ANTHROPIC_API_KEY",
         "claude-sonnet-4-6",
+        cache_breakpoints="all",
     ),
     "openai": ProviderProfile(
         "openai",
@@ -98,6 +124,7 @@ PROFILES: dict[str, ProviderProfile] = {
         "OPENAI_API_KEY",
         "gpt-4.1",
         max_tokens_field="max_completion_tokens",
+        cache_key="body",  # prompt_cache_key: documented on chat completions
     ),
     "openrouter": ProviderProfile(
         "openrouter",
@@ -109,8 +136,16 @@ PROFILES: dict[str, ProviderProfile] = {
         claude_fine_grained_header=True,
         extra_headers={"X-Title": "stayline"},
         prefill_passthrough=True,
+        # OpenRouter forwards cache_control in content parts to Anthropic; it derives its
+        # own upstream prompt_cache_key, and routes a session stickily by x-session-id.
+        cache_breakpoints="claude",
+        cache_key="session_header",
     ),
-    "custom": ProviderProfile("custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False),
+    # An unknown server may refuse fields it does not know: no cache key unless the
+    # config file asks; Claude models (a gateway to Anthropic) get breakpoints.
+    "custom": ProviderProfile(
+        "custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False, cache_breakpoints="claude"
+    ),
 }
 
 
@@ -138,13 +173,27 @@ def resolve_profile(name: str, base_url: str | None = None, api_mode: str | None
         wire = infer_wire(base_url)
     if api_mode is not None and name != "custom" and api_mode != profile.wire:
         raise ProfileError(f"provider {name} speaks {profile.wire}; --api-mode {api_mode} needs --provider custom")
+    notices: tuple[str, ...] = ()
+    if base_url and wire == "anthropic_messages":
+        base_url, notices = _without_v1(base_url)
     return replace(
         profile,
         wire=wire,
         base_url=base_url or profile.base_url,
         extra_headers=dict(profile.extra_headers),
         prefill_passthrough=profile.prefill_passthrough or wire == "anthropic_messages",
+        notices=notices,
     )
+
+
+def _without_v1(base_url: str) -> tuple[str, tuple[str, ...]]:
+    """The Anthropic SDK adds /v1/messages itself: a base URL ending in /v1 would ask for
+    /v1/v1/messages, which no server answers. Drop it, and say so."""
+    trimmed = base_url.rstrip("/")
+    if not trimmed.endswith("/v1"):
+        return base_url, ()
+    fixed = trimmed[: -len("/v1")]
+    return fixed, (f"the Anthropic wire adds /v1/messages itself: using base URL {fixed} instead of {base_url}",)
 
 
 def _check_url(url: str) -> None:

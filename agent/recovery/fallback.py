@@ -21,7 +21,7 @@ from agent.streaming.watchdog import Clock
 
 DEFAULT_COOLDOWN = 60.0
 SwitchOutcome = Literal["switched", "no_fallback", "exhausted"]
-_BACKEND_FAILURES = frozenset({"transient", "overloaded", "auth"})
+_BACKEND_FAILURES = frozenset({"transient", "overloaded", "auth", "wrong_url"})
 
 
 def provider_label(provider: Provider) -> str:
@@ -55,6 +55,9 @@ class ProviderChain:
         self._active = 0
         self._answers: list[str] = []
         self._policy_fallbacks = 0
+        # After a fallback for a context-length error the conversation no longer fits the
+        # earlier entries: this one stays in use for the rest of the session.
+        self._sticky: int | None = None
 
     @property
     def current(self) -> Provider:
@@ -70,19 +73,34 @@ class ProviderChain:
     def has_fallbacks(self) -> bool:
         return len(self._entries) > 1
 
+    @property
+    def can_fall_back(self) -> bool:
+        """An entry after the current one could take a failing call over."""
+        return self._active < len(self._entries) - 1
+
     def start_turn(self) -> list[AgentEvent]:
-        """Each turn starts on the primary again once its cooldown has passed."""
+        """Each turn starts on the primary again once its cooldown has passed (not after a
+        fallback to a larger context window: the conversation would not fit the primary)."""
         self._answers = []
         self._policy_fallbacks = 0
+        if self._sticky is not None:
+            self._active = self._sticky
+            return self.take_notices()
+        events: list[AgentEvent] = []
         primary = self._entries[0]
-        if self._active == 0 or primary.failed_at is None:
-            return []
-        if self._clock() - primary.failed_at < self._cooldown:
-            return []
-        self._active = 0
-        primary.failed_at = None
-        primary.health = ProviderHealth()
-        return [Notice(f"trying the primary model again: {provider_label(self.current)}")]
+        if self._active != 0 and primary.failed_at is not None and self._clock() - primary.failed_at >= self._cooldown:
+            self._active = 0
+            primary.failed_at = None
+            primary.health = ProviderHealth()
+            events.append(Notice(f"trying the primary model again: {provider_label(self.current)}"))
+        return events + self.take_notices()
+
+    def take_notices(self) -> list[AgentEvent]:
+        """What the current provider has to say (a corrected URL, a gateway found), once."""
+        notices = self.current.notices
+        events: list[AgentEvent] = [Notice(text, "warning") for text in notices]
+        notices.clear()
+        return events
 
     def fall_back(self, result: CallResult) -> Generator[AgentEvent, None, SwitchOutcome]:
         """Move to the next usable entry after ``result`` failed."""
@@ -110,10 +128,13 @@ class ProviderChain:
                 yield Notice(f"{provider_label(failed_provider)} refused the credentials: check its key", "warning")
             self._active = index
             entry.health = ProviderHealth()
+            if failure == "context_length":
+                self._sticky = index
+                yield Notice(f"{provider_label(provider)} has the larger context window: it stays in use from now on")
             yield FallbackActivated(provider_label(failed_provider), provider_label(provider), reason)
             return "switched"
         yield FallbackExhausted(tuple(self._answers))
-        self._active = 0  # the next turn starts from the top of the chain again
+        self._active = self._sticky or 0  # the next turn starts from the top of the chain again
         return "exhausted"
 
     def _allowed(self, failure: FailureClass) -> bool:
@@ -165,5 +186,5 @@ def _short_reason(result: CallResult) -> str:
     if facts is None:
         return "no usable reply"
     if facts.kind == "stale" and result.stalls:
-        return f"sent nothing for {result.stale_after:.0f} s, {result.stalls}x"
+        return f"{facts.message.removeprefix('the provider ')}, {result.stalls}x"
     return describe(facts)

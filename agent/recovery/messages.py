@@ -9,7 +9,7 @@ from agent.recovery.policy import describe
 
 if TYPE_CHECKING:
     from agent.call import CallResult
-    from agent.providers.base import Provider
+    from agent.providers.base import ErrorFacts, Provider
 
 _TIMES = {1: "once", 2: "twice", 3: "three times"}
 
@@ -38,41 +38,57 @@ def _kept(result: CallResult) -> str:
 
 
 def call_failure_message(result: CallResult, provider: Provider, stale_after: float) -> str:
-    facts = result.error
-    decision = result.decision
+    facts, decision = result.error, result.decision
     where = f"{provider.model} via {provider.name}"
     if facts is None or decision is None:
         return f"the model call to {where} failed. {_kept(result)}"
-    failure = decision.failure
-    if facts.kind == "stale":
-        what = f"the provider sent nothing for {stale_after:.0f} s, {_times(result.stalls)} ({where})."
-        todo = (
-            "Try a fallback model (--fallback PROVIDER:MODEL), asking for the work in smaller pieces, "
-            "or a longer --stale-timeout."
-        )
-    elif failure == "transient":
-        what = f"the connection to {where} failed {_times(result.attempts)}; last: {describe(facts)}."
-        todo = "Check your network, then say 'continue'; or use a fallback model (--fallback PROVIDER:MODEL)."
-    elif failure == "overloaded":
-        what = f"{where} is overloaded or rate-limited after {result.attempts} attempts ({describe(facts)})."
-        todo = "Wait a little and say 'continue', or use a fallback model (--fallback PROVIDER:MODEL)."
-    elif failure == "auth":
-        key = getattr(getattr(provider, "profile", None), "key_env", None)
-        what = f"{provider.name} refused the credentials ({describe(facts)})."
-        todo = f"Check the API key{f' in {key}' if key else ''} or pass --api-key."
-    elif failure == "model_not_found":
-        what = f"model {provider.model!r} was not found at {provider.name} ({describe(facts)})."
-        todo = "Check --model (the provider's model list has the exact id)."
-    elif failure == "context_length":
-        what = f"the conversation is too long for {where} ({describe(facts)})."
-        todo = "Start a new conversation, or use a model with a larger context window."
-    elif failure == "content_policy":
-        what = f"{where} refused the request under its content policy ({describe(facts)})."
-        todo = "Rephrase the request, or use another model."
-    else:
-        what = f"{where} refused the request ({describe(facts)})."
-        todo = "This is not retried automatically; if it persists, report it with --trace-stream output."
+    what, todo = _what_and_todo(decision.failure, facts, result, provider, where)
     return f"{what} {_kept(result)} {todo}"
+
+
+_FALLBACK_HINT = "use a fallback model (--fallback PROVIDER:MODEL)"
+
+
+def _what_and_todo(
+    failure: str, facts: ErrorFacts, result: CallResult, provider: Provider, where: str
+) -> tuple[str, str]:
+    """What happened, in the user's words, and what to do about it."""
+    said = describe(facts)
+    if facts.kind == "stale":
+        what = f"{facts.message}, {_times(result.stalls)} ({where})."
+        return what, f"Try {_FALLBACK_HINT}, asking for the work in smaller pieces, or a longer --stale-timeout."
+    if failure == "transient":
+        what = f"the connection to {where} failed {_times(result.failed_attempts)}; last: {said}."
+        return what, f"Check your network, then say 'continue'; or {_FALLBACK_HINT}."
+    if failure == "overloaded":
+        reason = result.decision.reason if result.decision else said
+        what = f"{where} is overloaded or rate-limited: {reason}."
+        return what, f"Wait a little and say 'continue', allow more time with --retry-budget, or {_FALLBACK_HINT}."
+    if failure == "auth":
+        key = getattr(getattr(provider, "profile", None), "key_env", None)
+        return f"{provider.name} refused the credentials ({said}).", (
+            f"Check the API key{f' in {key}' if key else ''} or pass --api-key."
+        )
+    if failure == "model_not_found":
+        what = f"model {provider.model!r} was not found at {provider.name} ({said})."
+        return what, "Check --model (the provider's model list has the exact id)."
+    if failure == "wrong_url":
+        url = facts.url or provider.base_url
+        what = f"{url} answered {facts.status} Not Found: the base URL is probably wrong ({said})."
+        return what, "Check --base-url: an OpenAI-compatible server's usually ends in /v1, an Anthropic one's does not."
+    if failure == "context_length":
+        return f"the conversation is too long for {where} ({said}).", (
+            "Nothing was lost: the whole conversation is kept in the session. Start a new conversation "
+            "with /new, or switch to a model with a larger context window with /model."
+        )
+    if failure == "content_policy":
+        return (
+            f"{where} refused the request under its content policy ({said}).",
+            "Rephrase the request, or use another model.",
+        )
+    return f"{where} refused the request ({said}).", (
+        "This is not retried automatically; if it persists, report it with --trace-stream output."
+    )
 
 
 def cut_tool_call_message(result: CallResult, max_tokens: int | None) -> str:

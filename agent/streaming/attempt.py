@@ -14,6 +14,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from agent.cost import Prices
 from agent.events import (
     AgentEvent,
     ConnectionReset,
@@ -27,7 +28,7 @@ from agent.providers.base import ErrorFacts, ModelRequest, Provider, ResetReport
 from agent.streaming.accumulator import Accumulator, ResponseSnapshot
 from agent.streaming.deltas import Delta, KeepAlive, TextChunk, ThinkingChunk, ToolCallBegin, UsageChunk
 from agent.streaming.seam import SeamJoiner
-from agent.streaming.watchdog import Clock, StaleWatchdog
+from agent.streaming.watchdog import Clock, StaleWatchdog, StallLimits, Verdict
 from agent.streaming.worker import Failed, Finished, StreamWorker, Wake
 
 MAX_WAIT_SLICE = 0.25  # bounds how late a verdict or an interrupt can be noticed
@@ -41,6 +42,7 @@ class AttemptResult:
     reset_done: bool = False  # the attempt already reset the connection (stale/interrupt)
     terminal_missing: bool = False
     repeated_chars: int = 0  # characters of a continuation dropped as repeats of the shown text
+    prices: Prices | None = None  # the provider's, so observers can price what it reported
 
 
 def reset_event(report: ResetReport) -> ConnectionReset:
@@ -61,14 +63,15 @@ def run_attempt(
     provider: Provider,
     request: ModelRequest,
     *,
-    stale_after: float,
+    limits: StallLimits,
     interrupt: threading.Event,
     clock: Clock,
     on_worker: list[StreamWorker] | None = None,
     shown_text: str = "",
     observer: StreamObserver | None = None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
-    result = yield from _attempt(provider, request, stale_after, interrupt, clock, on_worker, shown_text, observer)
+    result = yield from _attempt(provider, request, limits, interrupt, clock, on_worker, shown_text, observer)
+    result = replace(result, prices=provider.prices)
     if observer is not None:
         observer.attempt_ended(result)
     return result
@@ -77,7 +80,7 @@ def run_attempt(
 def _attempt(
     provider: Provider,
     request: ModelRequest,
-    stale_after: float,
+    limits: StallLimits,
     interrupt: threading.Event,
     clock: Clock,
     on_worker: list[StreamWorker] | None,
@@ -85,7 +88,7 @@ def _attempt(
     observer: StreamObserver | None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
     run = _Run(provider, Accumulator(provider.wire), SeamJoiner(shown_text), observer)
-    watchdog = StaleWatchdog(stale_after, streaming=request.stream, clock=clock)
+    watchdog = StaleWatchdog(limits, streaming=request.stream, clock=clock)
     worker = StreamWorker(lambda: provider.open_stream(request))
     if on_worker is not None:
         on_worker.append(worker)  # lets interrupt() wake this wait from another thread
@@ -127,8 +130,8 @@ def _pump(
         except queue.Empty:
             verdict = watchdog.check()
             if verdict.state == "stale":
-                yield Stalled(round(verdict.silent_for, 1), verdict.phase)
-                return (yield from _kill(run.provider, worker, run.accumulator, "stale", verdict.silent_for))
+                yield Stalled(round(verdict.silent_for, 1), verdict.phase, verdict.keepalives)
+                return (yield from _kill(run.provider, worker, run.accumulator, "stale", verdict))
             if verdict.state == "waiting":
                 yield Waiting(round(verdict.silent_for), verdict.phase)
             continue
@@ -140,6 +143,8 @@ def _pump(
             run.observer.delta(item)
         if item.progress:
             watchdog.progress()
+        elif isinstance(item, KeepAlive):
+            watchdog.keepalive()
         yield from _take(run, item)
 
 
@@ -185,15 +190,16 @@ def _kill(
     worker: StreamWorker,
     accumulator: Accumulator,
     caller: str,
-    silent_for: float = 0.0,
+    verdict: Verdict | None = None,
 ) -> Generator[AgentEvent, None, AttemptResult]:
     report = provider.reset(caller)
     yield reset_event(report)
     worker.abandon()
-    if caller == "interrupt":
+    if caller == "interrupt" or verdict is None:
         return AttemptResult(accumulator.snapshot(interrupted=True), interrupted=True, reset_done=True)
     snapshot = accumulator.snapshot(failed=True)
-    facts = ErrorFacts("stale", f"the provider sent nothing for {silent_for:.0f} s")
+    what = "only keep-alives" if verdict.keepalives else "nothing"
+    facts = ErrorFacts("stale", f"the provider sent {what} for {verdict.silent_for:.0f} s")
     return AttemptResult(snapshot, _with_output(facts, snapshot), reset_done=True)
 
 

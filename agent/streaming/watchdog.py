@@ -1,8 +1,10 @@
 """The stale detector: pure bookkeeping on an injectable monotonic clock.
 
-The loop thread asks it, between waits on the worker's queue, whether the stream is
-healthy, slow (show a status) or stale (kill it). Only meaningful deltas count as
-progress; keep-alives do not.
+Two limits: the time to the first byte of progress (a reasoning model may think for
+minutes, a local server may spend minutes on a long prompt's prefill) and the gap
+between progress events once the reply flows, which stays tight. Only meaningful
+deltas count as progress; keep-alives prove the socket lives, not that the model
+speaks, and are only counted so a stall can say "only keep-alives for N s".
 """
 
 from __future__ import annotations
@@ -15,21 +17,40 @@ from typing import Literal
 Clock = Callable[[], float]
 Phase = Literal["first_delta", "between_deltas", "total"]
 
-DEFAULT_CLOUD_TIMEOUT = 180.0
-DEFAULT_LOCAL_TIMEOUT = 900.0
+CLOUD_GAP = 180.0
+LOCAL_GAP = 300.0  # a CPU-bound local model can pause between tokens under load
+LOCAL_FIRST_TOKEN = 900.0  # a local server's prefill of a long prompt
+REASONING_FIRST_TOKEN = 600.0  # a reasoning model thinks before its first visible byte
 WAITING_NOTICE_AFTER = 20.0
 WAITING_NOTICE_EVERY = 10.0
 
 
-def default_stale_timeout(is_local: bool, estimated_input_tokens: int) -> float:
-    """180 s for cloud endpoints, more for large prompts; 900 s for local servers."""
+@dataclass(frozen=True, slots=True)
+class StallLimits:
+    """Seconds of silence that count as a stall: before the first progress, and after it."""
+
+    first_token: float
+    gap: float
+
+    @classmethod
+    def both(cls, seconds: float) -> StallLimits:
+        return cls(seconds, seconds)
+
+
+def default_stall_limits(*, is_local: bool, reasoning: bool, estimated_input_tokens: int) -> StallLimits:
+    """The limits when the user set none: 180 s for cloud endpoints (more before the first
+    token for large prompts and reasoning models); local servers get a long first-token
+    limit for the prefill and a gap that still catches a hung server."""
     if is_local:
-        return DEFAULT_LOCAL_TIMEOUT
+        return StallLimits(LOCAL_FIRST_TOKEN, LOCAL_GAP)
+    first = CLOUD_GAP
     if estimated_input_tokens > 100_000:
-        return 300.0
-    if estimated_input_tokens > 50_000:
-        return 240.0
-    return DEFAULT_CLOUD_TIMEOUT
+        first = 300.0
+    elif estimated_input_tokens > 50_000:
+        first = 240.0
+    if reasoning:
+        first = max(first, REASONING_FIRST_TOKEN)
+    return StallLimits(first, CLOUD_GAP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +58,20 @@ class Verdict:
     state: Literal["ok", "waiting", "stale"]
     phase: Phase
     silent_for: float
+    keepalives: int = 0  # keep-alives that arrived during this silence
 
 
 class StaleWatchdog:
     def __init__(
         self,
-        stale_after: float,
+        limits: StallLimits | float,
         *,
         streaming: bool = True,
         clock: Clock = time.monotonic,
         waiting_after: float = WAITING_NOTICE_AFTER,
         waiting_every: float = WAITING_NOTICE_EVERY,
     ) -> None:
-        self.stale_after = stale_after
+        self.limits = limits if isinstance(limits, StallLimits) else StallLimits.both(limits)
         self._streaming = streaming
         self._clock = clock
         self._waiting_after = waiting_after
@@ -57,17 +79,27 @@ class StaleWatchdog:
         self._started = clock()
         self._last_progress: float | None = None
         self._next_notice = self._started + waiting_after
+        self._keepalives = 0
 
     def progress(self) -> None:
         now = self._clock()
         self._last_progress = now
         self._next_notice = now + self._waiting_after
+        self._keepalives = 0
+
+    def keepalive(self) -> None:
+        self._keepalives += 1
 
     @property
     def _phase(self) -> Phase:
         if not self._streaming:
             return "total"
         return "first_delta" if self._last_progress is None else "between_deltas"
+
+    @property
+    def stale_after(self) -> float:
+        """The limit that applies now: the first-token limit until progress, then the gap."""
+        return self.limits.gap if self._phase == "between_deltas" else self.limits.first_token
 
     def _since(self, now: float) -> float:
         if self._last_progress is None or not self._streaming:
@@ -78,11 +110,11 @@ class StaleWatchdog:
         now = self._clock()
         silent = self._since(now)
         if silent >= self.stale_after:
-            return Verdict("stale", self._phase, silent)
+            return Verdict("stale", self._phase, silent, self._keepalives)
         if now >= self._next_notice:
             self._next_notice = now + self._waiting_every
-            return Verdict("waiting", self._phase, silent)
-        return Verdict("ok", self._phase, silent)
+            return Verdict("waiting", self._phase, silent, self._keepalives)
+        return Verdict("ok", self._phase, silent, self._keepalives)
 
     def seconds_to_next_check(self) -> float:
         """How long the loop may wait before the verdict can change."""

@@ -1,7 +1,14 @@
 """Test support: a provider simulator speaking the real Anthropic and OpenAI wire formats."""
 
 from agent.providers.base import ErrorFacts, ModelRequest
-from agent.testing.behaviours import LargeWriteModel, wants_fine_grained_streaming
+from agent.testing.behaviours import (
+    LargeWriteModel,
+    LongTaskModel,
+    part_answer,
+    part_path,
+    wants_fine_grained_streaming,
+)
+from agent.testing.busy import BusyWindow
 from agent.testing.script import (
     ConnectionRecord,
     Disconnect,
@@ -21,9 +28,11 @@ from agent.testing.script import (
 )
 from agent.testing.scripted import ScriptedError, ScriptedProvider, ScriptedReply, ScriptExhausted
 from agent.testing.simulator import NO_REPLY_LEFT, ProviderSimulator
+from agent.testing.validation import prompt_tokens
 
 __all__ = [
     "NO_REPLY_LEFT",
+    "BusyWindow",
     "ConnectionRecord",
     "Disconnect",
     "EndBody",
@@ -31,6 +40,7 @@ __all__ = [
     "HttpError",
     "KeepAlives",
     "LargeWriteModel",
+    "LongTaskModel",
     "ModelRequest",
     "Pace",
     "ProviderSimulator",
@@ -47,5 +57,8 @@ __all__ = [
     "Text",
     "Thinking",
     "ToolCall",
+    "part_answer",
+    "part_path",
+    "prompt_tokens",
     "wants_fine_grained_streaming",
 ]

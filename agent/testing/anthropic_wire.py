@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from agent.testing.prompt_cache import PromptUsage
 from agent.testing.render import arguments_object, arguments_text, dumps, merged_content, random_id, split
 from agent.testing.script import ContentItem, Reply, SseError, Text, Thinking, ToolCall
 
@@ -63,11 +64,24 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {dumps(payload)}\n\n".encode()
 
 
-def _usage(reply: Reply, output_tokens: int) -> dict[str, Any]:
+def _usage(reply: Reply, prompt: PromptUsage, output_tokens: int) -> dict[str, Any]:
+    """Usage as the API reports it: ``input_tokens`` is the uncached part."""
+    if reply.usage is not None:
+        return {
+            "input_tokens": reply.usage[0],
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": output_tokens,
+            "service_tier": "standard",
+        }
     return {
-        "input_tokens": reply.usage[0],
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "input_tokens": prompt.input_tokens,
+        "cache_creation_input_tokens": prompt.cache_write,
+        "cache_read_input_tokens": prompt.cache_read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": prompt.cache_write - prompt.write_1h,
+            "ephemeral_1h_input_tokens": prompt.write_1h,
+        },
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
@@ -77,9 +91,10 @@ class AnthropicStream:
     """Renders content items as Anthropic SSE events. A content block stays open until the
     next content item of another kind (or the end), so a fault leaves it unterminated."""
 
-    def __init__(self, reply: Reply, model: str) -> None:
+    def __init__(self, reply: Reply, model: str, prompt: PromptUsage) -> None:
         self.reply = reply
         self.model = model
+        self.prompt = prompt
         self.message_id = random_id("msg_01", 22)
         self.index = -1
         self.open_kind: str | None = None
@@ -94,7 +109,7 @@ class AnthropicStream:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": _usage(self.reply, 1),
+            "usage": _usage(self.reply, self.prompt, 1),
         }
         yield _event("message_start", {"type": "message_start", "message": message})
 
@@ -164,13 +179,13 @@ class AnthropicStream:
                     "stop_sequence": None,
                     "stop_details": self.reply.stop_details,
                 },
-                "usage": {"output_tokens": self.reply.usage[1]},
+                "usage": {"output_tokens": self.reply.output_tokens()},
             },
         )
         yield _event("message_stop", {"type": "message_stop"})
 
 
-def message(reply: Reply, content: tuple[ContentItem, ...], model: str) -> dict[str, Any]:
+def message(reply: Reply, content: tuple[ContentItem, ...], model: str, prompt: PromptUsage) -> dict[str, Any]:
     """A non-streamed Message object."""
     blocks: list[dict[str, Any]] = []
     for item in merged_content(content):
@@ -196,5 +211,5 @@ def message(reply: Reply, content: tuple[ContentItem, ...], model: str) -> dict[
         "stop_reason": stop_reason(reply),
         "stop_sequence": None,
         "stop_details": reply.stop_details,
-        "usage": _usage(reply, reply.usage[1]),
+        "usage": _usage(reply, prompt, reply.output_tokens()),
     }

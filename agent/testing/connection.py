@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+from agent.testing.prompt_cache import PromptUsage
 from agent.testing.script import Flavour, Outcome, RecordedRequest, Wire
 
 
@@ -46,6 +47,9 @@ class Hooks(Protocol):
     ) -> RecordedRequest: ...
 
     def next_outcome(self, request: RecordedRequest) -> Outcome: ...
+
+    def context_window(self, model: object) -> int | None: ...
+    def prompt_usage(self, request: RecordedRequest) -> PromptUsage: ...
 
 
 def route(path: str) -> tuple[Wire, Flavour] | None:

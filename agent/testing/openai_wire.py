@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from agent.testing.prompt_cache import PromptUsage
 from agent.testing.render import arguments_text, dumps, merged_content, random_id, split
 from agent.testing.script import ContentItem, Flavour, Reply, SseError, Text, Thinking, ToolCall
 
@@ -70,16 +71,29 @@ def finish_reason(reply: Reply) -> str:
     return FINISH_REASONS.get(stop, stop)
 
 
-def _usage(reply: Reply) -> dict[str, Any]:
-    prompt, completion = reply.usage
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def _usage(reply: Reply, prompt: PromptUsage, flavour: Flavour) -> dict[str, Any]:
+    """Usage as the API reports it: ``prompt_tokens`` includes the cached part;
+    OpenRouter adds what was written to the cache."""
+    if reply.usage is not None:
+        given, completion = reply.usage
+        return {"prompt_tokens": given, "completion_tokens": completion, "total_tokens": given + completion}
+    completion = reply.output_tokens()
+    details: dict[str, int] = {"cached_tokens": prompt.cache_read}
+    details.update({"cache_write_tokens": prompt.cache_write} if flavour == "openrouter" else {"audio_tokens": 0})
+    return {
+        "prompt_tokens": prompt.prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": prompt.prompt_tokens + completion,
+        "prompt_tokens_details": details,
+    }
 
 
 class OpenAIStream:
     """Renders content items as ``chat.completion.chunk`` data lines."""
 
-    def __init__(self, reply: Reply, model: str, flavour: Flavour, include_usage: bool) -> None:
+    def __init__(self, reply: Reply, model: str, flavour: Flavour, include_usage: bool, prompt: PromptUsage) -> None:
         self.reply = reply
+        self.prompt = prompt
         self.flavour = flavour
         self.include_usage = include_usage
         self.tool_index = -1
@@ -160,11 +174,14 @@ class OpenAIStream:
         reason = dumps(finish_reason(self.reply))
         yield f'{self.prefix}{{}},"logprobs":null,"finish_reason":{reason}}}]}}\n\n'.encode()
         if self.include_usage:
-            yield f'data: {self.head},"choices":[],"usage":{dumps(_usage(self.reply))}}}\n\n'.encode()
+            usage = dumps(_usage(self.reply, self.prompt, self.flavour))
+            yield f'data: {self.head},"choices":[],"usage":{usage}}}\n\n'.encode()
         yield DONE
 
 
-def completion(reply: Reply, content: tuple[ContentItem, ...], model: str, flavour: Flavour) -> dict[str, Any]:
+def completion(
+    reply: Reply, content: tuple[ContentItem, ...], model: str, flavour: Flavour, prompt: PromptUsage
+) -> dict[str, Any]:
     """A non-streamed ChatCompletion object."""
     texts: list[str] = []
     reasoning: list[str] = []
@@ -198,7 +215,7 @@ def completion(reply: Reply, content: tuple[ContentItem, ...], model: str, flavo
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reply)}],
-        "usage": _usage(reply),
+        "usage": _usage(reply, prompt, flavour),
     }
     if flavour != "openrouter":
         result["system_fingerprint"] = "fp_simulator"

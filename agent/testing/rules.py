@@ -34,6 +34,7 @@ class Refusal:
 
 
 Check = Callable[[dict[str, Any]], "Refusal | str | None"]
+SizeCheck = Callable[[dict[str, Any], int], "Refusal | str | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,10 @@ class Rule:
     name: str
     flavours: frozenset[Flavour]
     mirrors: str  # the documented behaviour, and where it is documented
-    check: Check
+    check: Check | None = None
+    # A rule about the request's size: it gets the context window the test gave the
+    # request's model (``ProviderSimulator(context_windows=...)``); skipped without one.
+    sized: SizeCheck | None = None
 
 
 # -- model facts (from Anthropic's docs, independent of agent/models.py) ------------------
@@ -82,6 +86,16 @@ def _openrouter_no_prefill(body: dict[str, Any]) -> Refusal | None:
         message = _no_prefill({"messages": messages, "model": model})
         return Refusal(message or "", upstream=True)
     return None
+
+
+def _openai_context_window(body: dict[str, Any], window: int) -> Refusal | None:
+    message = v.openai_context_window(body, window)
+    return Refusal(message, code="context_length_exceeded", param="messages") if message else None
+def _openrouter_cache_control_limit(body: dict[str, Any]) -> Refusal | None:
+    if "claude" not in str(body.get("model") or "").lower():  # only Anthropic counts markers
+        return None
+    message = v.chat_cache_control_limit(body)
+    return Refusal(message, upstream=True) if message else None
 
 
 def _openai_tool_call_id_length(body: dict[str, Any]) -> Refusal | None:
@@ -140,6 +154,13 @@ RULES: tuple[Rule, ...] = (
         "tool_result answers a tool_use of the message before it",
         v.tool_pairing,
     ),
+    Rule(
+        "cache_control_limit",
+        _ANTHROPIC,
+        "Prompt caching docs: at most 4 cache breakpoints; a fifth is a 400 invalid_request_error "
+        "'A maximum of 4 blocks with cache_control may be provided. Found 5.' (e.g. envoyproxy/ai-gateway#1712)",
+        v.cache_control_limit,
+    ),
     Rule("prefill_by_model", _ANTHROPIC, "Opus 4.6 / Sonnet 4.6 migration guide: no assistant prefill", _no_prefill),
     Rule(
         "final_assistant_whitespace",
@@ -161,20 +182,54 @@ RULES: tuple[Rule, ...] = (
         _openai_tool_call_id_length,
     ),
     Rule(
+        "anthropic_context_window",
+        _ANTHROPIC,
+        "400 invalid_request_error 'prompt is too long: N tokens > M maximum', and 'input length and "
+        "`max_tokens` exceed context limit: X + Y > Z' (Anthropic API errors)",
+        sized=v.anthropic_context_window,
+    ),
+    Rule(
+        "openai_context_window",
+        _OPENAI,
+        "400 code context_length_exceeded, \"This model's maximum context length is N tokens. However, ...\" "
+        "(OpenAI chat completions)",
+        sized=_openai_context_window,
+    ),
+    Rule(
+        "openrouter_context_window",
+        _OPENROUTER,
+        "400 \"This endpoint's maximum context length is N tokens. However, you requested about M tokens\" "
+        "(OpenRouter)",
+        sized=v.openrouter_context_window,
+    ),
+    Rule(
         "openrouter_claude_prefill",
         _OPENROUTER,
         "Claude 4.6+ through OpenRouter: the upstream prefill refusal, wrapped as 'Provider returned error'",
         _openrouter_no_prefill,
     ),
+    Rule(
+        "openrouter_claude_cache_control_limit",
+        _OPENROUTER,
+        "Claude through OpenRouter: Anthropic's 4-breakpoint limit, wrapped as 'Provider returned error' "
+        "(oguzbilgic/kern-ai#317 recovered the upstream text from it)",
+        _openrouter_cache_control_limit,
+    ),
 )
 
 
-def check_request(flavour: Flavour, body: dict[str, Any]) -> Refusal | None:
-    """The first refusal the real API would give this body, or None."""
+def check_request(flavour: Flavour, body: dict[str, Any], window: int | None = None) -> Refusal | None:
+    """The first refusal the real API would give this body, or None; ``window`` is the
+    context window of the body's model (None: no size limit is simulated)."""
     for rule in RULES:
         if flavour not in rule.flavours:
             continue
-        found = rule.check(body)
+        if rule.sized is not None:
+            found = rule.sized(body, window) if window is not None else None
+        elif rule.check is not None:
+            found = rule.check(body)
+        else:
+            continue
         if found is not None:
             return found if isinstance(found, Refusal) else Refusal(found)
     return None

@@ -6,6 +6,7 @@ came in on (Anthropic Messages or OpenAI chat completions, plain or OpenRouter f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -145,11 +146,15 @@ class Reply:
     terminal event (``message_stop`` / ``[DONE]``) instead of ending the body properly.
     ``stop_details`` is sent with an Anthropic stop reason (e.g. a refusal's category and
     explanation).
+    ``usage`` is ``(input_tokens, output_tokens)`` reported as given (no cache figures);
+    None (the default) reports what the request would cost: the prompt estimated at four
+    characters a token and split by the simulator's prompt cache, the output estimated
+    from the reply's content.
     """
 
     items: tuple[Item, ...]
     stop: str | None
-    usage: tuple[int, int]
+    usage: tuple[int, int] | None
     model: str | None
     quirks: frozenset[str]
     headers: Mapping[str, str]
@@ -161,7 +166,7 @@ class Reply:
         self,
         *items: Item,
         stop: str | None = None,
-        usage: tuple[int, int] = (10, 5),
+        usage: tuple[int, int] | None = None,
         model: str | None = None,
         quirks: Iterable[str] = frozenset(),
         headers: Mapping[str, str] | None = None,
@@ -178,13 +183,26 @@ class Reply:
             raise ValueError(f"unknown quirks: {sorted(unknown)}")
         object.__setattr__(self, "items", tuple(items))
         object.__setattr__(self, "stop", stop)
-        object.__setattr__(self, "usage", (int(usage[0]), int(usage[1])))
+        object.__setattr__(self, "usage", None if usage is None else (int(usage[0]), int(usage[1])))
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "quirks", quirk_set)
         object.__setattr__(self, "headers", dict(headers or {}))
         object.__setattr__(self, "delay_headers", float(delay_headers))
         object.__setattr__(self, "after_terminal", after_terminal)
         object.__setattr__(self, "stop_details", dict(stop_details) if stop_details is not None else None)
+
+    def output_tokens(self) -> int:
+        """The output to report: the scripted figure, else the content at four
+        characters a token."""
+        if self.usage is not None:
+            return self.usage[1]
+        chars = 0
+        for item in self.items:
+            if isinstance(item, Text | Thinking):
+                chars += len(item.text)
+            elif isinstance(item, ToolCall):
+                chars += len(item.arguments if isinstance(item.arguments, str) else json.dumps(item.arguments))
+        return max(1, -(-chars // 4))
 
     def neutral_stop(self) -> str:
         if self.stop is not None:

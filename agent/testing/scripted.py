@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
+from agent.cost import Prices
 from agent.providers.base import ErrorFacts, ModelRequest, ProviderStream, ResetReport
 from agent.streaming.deltas import (
     Delta,
@@ -121,8 +122,9 @@ class ScriptedProvider:
     ``chunk_size`` splits text and tool-call arguments into pieces of that many
     characters (None: one piece each). ``accepts_prefill`` plays a model that continues
     a prefill (Claude before 4.6); by default a cut reply is continued with a runtime
-    note. ``requests`` holds every ``ModelRequest`` in order, ``resets`` the caller of
-    every ``reset`` and ``streams`` every stream opened.
+    note. ``prices`` (``agent.cost.Prices``) lets a test see costs; without them the
+    cost is unknown. ``requests`` holds every ``ModelRequest`` in order, ``resets`` the
+    caller of every ``reset`` and ``streams`` every stream opened.
     """
 
     name = "scripted"
@@ -139,14 +141,19 @@ class ScriptedProvider:
         max_output_tokens: int | None = None,
         chunk_size: int | None = None,
         accepts_prefill: bool = False,
+        prices: Prices | None = None,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self.model = model
         self.context_window = context_window
         self.stale_timeout: float | None = None  # the agent's own limit applies
+        self.first_token_timeout: float | None = None
+        self.notices: list[str] = []
+        self.reasoning = False
         # False (like Claude 4.6+): a cut reply is continued with a runtime note, not a prefill.
         self.accepts_prefill = accepts_prefill
+        self.prices = prices
         self._default_limit = max_output_tokens  # what a request without max_tokens gets
         self.max_output_tokens = max_output_tokens or 8_192  # the ceiling a raised retry may ask for
         self.chunk_size = chunk_size

@@ -128,7 +128,7 @@ class SimHandler(BaseHTTPRequestHandler):
         else:
             refusal = None if isinstance(body, dict) else Refusal("The request body must be a JSON object")
         if refusal is None:
-            refusal = check_request(flavour, body)
+            refusal = check_request(flavour, body, self.hooks.context_window(body.get("model")))
         request = self.hooks.record(
             self.conn,
             wire,
@@ -238,23 +238,25 @@ class SimHandler(BaseHTTPRequestHandler):
             self._hard_close("reset")
             return
         model = self._model(request, reply)
+        prompt = self.hooks.prompt_usage(request)
         if request.wire == "anthropic":
-            payload = anthropic_wire.message(reply, view.content, model)
+            payload = anthropic_wire.message(reply, view.content, model, prompt)
         else:
-            payload = openai_wire.completion(reply, view.content, model, request.flavour)
+            payload = openai_wire.completion(reply, view.content, model, request.flavour, prompt)
         self._send_json(request.wire, 200, payload, dict(reply.headers), cut=view.fault is not None)
 
     def _stream_reply(self, request: RecordedRequest, reply: Reply) -> None:
         if reply.delay_headers:
             self._wait(reply.delay_headers)
         model = self._model(request, reply)
+        prompt = self.hooks.prompt_usage(request)  # the API reads and writes its cache as it starts
         renderer: StreamRenderer
         if request.wire == "anthropic":
-            renderer = anthropic_wire.AnthropicStream(reply, model)
+            renderer = anthropic_wire.AnthropicStream(reply, model, prompt)
         else:
             options = request.body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            renderer = openai_wire.OpenAIStream(reply, model, request.flavour, include_usage)
+            renderer = openai_wire.OpenAIStream(reply, model, request.flavour, include_usage, prompt)
         self._stream(request.wire, dict(reply.headers), walk(reply, renderer))
 
     def _stream(self, wire: Wire, extra: dict[str, str], ops: Iterable[Op]) -> None:

@@ -7,12 +7,13 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from types import TracebackType
 from typing import Any, Literal
 
 from agent.testing.connection import ConnState
+from agent.testing.prompt_cache import Clock, PromptCache, PromptUsage
 from agent.testing.script import (
     ConnectionRecord,
     Flavour,
@@ -38,10 +39,26 @@ class ProviderSimulator:
     Every incoming (valid) request takes the next scripted item; a callable item is called
     with the :class:`RecordedRequest` and returns the outcome. Requests refused by
     validation (400) or by routing (404) are recorded but take no item.
+
+    ``context_windows`` gives models a context window (by model id as sent): a request
+    over it is refused with the wire's real context-length error. Sizes are counted by
+    ``prompt_tokens`` (four characters of the request's JSON a token).
+
+    It models prompt caching (``prompt_cache``: breakpoints on the Anthropic wire and
+    for Claude through OpenRouter, automatic prefixes on chat completions) and reports
+    the cache figures in each wire's usage; ``clock`` drives the cache TTLs.
     """
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        clock: Clock = time.monotonic,
+        context_windows: Mapping[str, int] | None = None,
+    ) -> None:
         self.stopping = threading.Event()
+        self.prompt_cache = PromptCache(clock)
+        self._windows = {k.lower(): int(v) for k, v in (context_windows or {}).items()}
         self._lock = threading.Condition(threading.RLock())
         self._queue: deque[ScriptItem] = deque()
         self._behaviour: Callable[[RecordedRequest], Outcome] | None = None
@@ -111,6 +128,19 @@ class ProviderSimulator:
         """Fallback used for every request once the queue is empty (None removes it)."""
         with self._lock:
             self._behaviour = fn
+
+    def set_context_window(self, model: str, tokens: int | None) -> None:
+        """Give ``model`` a context window of ``tokens`` (None: no limit)."""
+        with self._lock:
+            if tokens is None:
+                self._windows.pop(model.lower(), None)
+            else:
+                self._windows[model.lower()] = int(tokens)
+
+    def context_window(self, model: object) -> int | None:
+        """The context window given to ``model``, or None."""
+        with self._lock:
+            return self._windows.get(str(model).lower())
 
     def reset_script(self) -> None:
         with self._lock:
@@ -225,6 +255,10 @@ class ProviderSimulator:
             conn.request_count += 1
             self._lock.notify_all()
             return request
+
+    def prompt_usage(self, request: RecordedRequest) -> PromptUsage:
+        """How the API would bill the request's prompt (the cache remembers it)."""
+        return self.prompt_cache.usage(request)
 
     def next_outcome(self, request: RecordedRequest) -> Outcome:
         with self._lock:

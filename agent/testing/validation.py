@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.testing.prompt_cache import prompt_size
+from agent.testing.script import RecordedRequest
+
 _TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
@@ -232,8 +235,101 @@ def openai_tool_pairing(body: dict[str, Any]) -> str | None:
     return _unanswered(pending) if pending else None
 
 
+# -- prompt caching ------------------------------------------------------------------------
+
+MAX_CACHE_BREAKPOINTS = 4
+
+
+def _marked(items: Any) -> int:
+    return sum(1 for item in _blocks(items) if isinstance(item.get("cache_control"), dict))
+
+
+def _too_many_breakpoints(found: int) -> str | None:
+    if found <= MAX_CACHE_BREAKPOINTS:
+        return None
+    return f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {found}."
+
+
+def cache_control_limit(body: dict[str, Any]) -> str | None:
+    """Anthropic counts every marked block: tools, system blocks, message blocks and the
+    blocks inside a tool_result."""
+    found = _marked(body.get("tools")) + _marked(body.get("system"))
+    for msg in _messages(body):
+        blocks = _blocks(msg.get("content"))
+        found += _marked(blocks)
+        found += sum(_marked(b.get("content")) for b in blocks if b.get("type") == "tool_result")
+    return _too_many_breakpoints(found)
+
+
+def chat_cache_control_limit(body: dict[str, Any]) -> str | None:
+    """The same count on a chat body bound for Anthropic: marked tools, content parts and
+    messages marked as a whole (each becomes one marked block)."""
+    tools = _blocks(body.get("tools"))
+    found = _marked(tools) + _marked([t.get("function") for t in tools])
+    for msg in _messages(body):
+        found += _marked(msg.get("content")) + (1 if isinstance(msg.get("cache_control"), dict) else 0)
+    return _too_many_breakpoints(found)
+
+
 def _unanswered(pending: list[str]) -> str:
     return (
         "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
         "'tool_call_id'. The following tool_call_ids did not have response messages: " + ", ".join(pending)
+    )
+
+
+# -- the context window (any wire) ---------------------------------------------------------
+
+
+def prompt_tokens(request: RecordedRequest) -> int:
+    """The simulator's token count of a request's prompt (four characters of its canonical
+    JSON a token, deterministic): what its window rules count, and what it reports as
+    usage when a reply does not give its own."""
+    return prompt_size(request.wire, request.flavour, request.body)
+
+
+def _output_tokens(body: dict[str, Any]) -> int:
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0
+
+
+def anthropic_context_window(body: dict[str, Any], window: int) -> str | None:
+    prompt, output = prompt_size("anthropic", "anthropic", body), _output_tokens(body)
+    if prompt > window:
+        return f"prompt is too long: {prompt} tokens > {window} maximum"
+    if prompt + output > window:
+        return (
+            f"input length and `max_tokens` exceed context limit: {prompt} + {output} > {window}, "
+            "decrease input length or `max_tokens` and try again"
+        )
+    return None
+
+
+def openai_context_window(body: dict[str, Any], window: int) -> str | None:
+    prompt, output = prompt_size("openai", "openai", body), _output_tokens(body)
+    if prompt + output <= window:
+        return None
+    if not output:
+        return (
+            f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+            f"{prompt} tokens. Please reduce the length of the messages."
+        )
+    return (
+        f"This model's maximum context length is {window} tokens. However, you requested {prompt + output} "
+        f"tokens ({prompt} in the messages, {output} in the completion). Please reduce the length of the "
+        "messages or completion."
+    )
+
+
+def openrouter_context_window(body: dict[str, Any], window: int) -> str | None:
+    prompt, output = prompt_size("openai", "openrouter", body), _output_tokens(body)
+    if prompt + output <= window:
+        return None
+    return (
+        f"This endpoint's maximum context length is {window} tokens. However, you requested about "
+        f"{prompt + output} tokens ({prompt} of text input, {output} in the output). Please reduce the length "
+        'of either one, or use the "middle-out" transform to compress your prompt automatically.'
     )

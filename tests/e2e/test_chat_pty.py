@@ -315,12 +315,12 @@ def test_multiline_input_and_command_completion(sim: ProviderSimulator, chat: An
     proc.expect("Got both lines.")
     proc.prompt()
     proc.send("/usa")
-    proc.expect("tokens and model calls so far")  # the completion menu, while typing
+    proc.expect("tokens, cost and model calls so far")  # the completion menu, while typing
     proc.send("\t")  # completes /usage
     proc.expect(r"/usage")
     time.sleep(0.2)
     proc.send("\r")
-    proc.expect(r"since the chat started: \d+ input \+ \d+ output tokens in 1 model calls")
+    proc.expect(r"since the chat started: [\d,]+ input \+ [\d,]+ output tokens in 1 model calls")
     proc.prompt()
     proc.line("/nope")
     proc.expect("Unknown command /nope")

@@ -23,7 +23,10 @@ from agent.testing import HttpError, ProviderSimulator, RecordedRequest, Reply, 
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 60.0
-JSON_KEYS = {"status", "final_text", "api_calls", "usage", "error", "session_id", "events"}
+JSON_KEYS = {
+    "status", "final_text", "api_calls", "usage", "error", "session_id", "events",
+    "cost_usd", "cache_hit_share", "waste", "context",
+}  # fmt: skip
 _ENV_DROPPED = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY")
 
 # How the CLI reaches the simulator, per setup.
@@ -105,7 +108,7 @@ def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
     """Wait for the process to exit on its own; kill it if it does not (a failing test)."""
     try:
-        return proc.communicate(timeout=20)
+        return proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         _out, err = proc.communicate()
@@ -113,7 +116,7 @@ def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def silence(request: RecordedRequest) -> Reply:
-    return Reply(Silence(30))
+    return Reply(Silence(120))
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
@@ -254,9 +257,9 @@ def test_missing_key_exits_2_naming_the_variable(tmp_path: Path) -> None:
 
 def test_sigint_during_a_silent_stream_exits_130(sim: ProviderSimulator, wire_setup: list[str], tmp_path: Path) -> None:
     sim.behaviour(silence)
-    proc = start_cli(tmp_path, *wire_setup, "--stale-timeout", "60", "-q", "hi")
+    proc = start_cli(tmp_path, *wire_setup, "--stale-timeout", "300", "-q", "hi")
     try:
-        assert sim.wait_for_requests(1, timeout=10), "the CLI never sent its request"
+        assert sim.wait_for_requests(1, timeout=60), "the CLI never sent its request"
     except BaseException:
         proc.kill()
         proc.communicate()
@@ -265,7 +268,7 @@ def test_sigint_during_a_silent_stream_exits_130(sim: ProviderSimulator, wire_se
     proc.send_signal(signal.SIGINT)
     _out, err = stop(proc)
     assert proc.returncode == 130, err
-    assert time.monotonic() - signalled < 15  # far below the 30 s silence and the 60 s limit
+    assert time.monotonic() - signalled < 60  # far below the 120 s silence and the 300 s limit
     assert "interrupt" in err and "Traceback" not in err
     assert len(sim.requests) == 1  # not retried after the interrupt
 
@@ -293,3 +296,43 @@ def test_sigint_stops_a_running_command(sim: ProviderSimulator, wire_setup: list
     assert out == ""
     assert len(sim.requests) == 1  # no new model call after the interrupt
     assert wait_for(lambda: is_gone(int(pid_file.read_text())))
+
+
+def test_a_long_task_on_a_small_window_reports_its_context(
+    sim: ProviderSimulator, wire_setup: list[str], tmp_path: Path
+) -> None:
+    from agent.context.compaction import SUMMARY_REQUEST_MARK
+    from agent.testing import LongTaskModel, part_answer, part_path
+
+    model_id = wire_setup[wire_setup.index("--model") + 1]
+    sim.set_context_window(model_id, 8_000)
+    sim.behaviour(LongTaskModel(SUMMARY_REQUEST_MARK))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[models."{model_id}"]\ncontext_window = 8000\n\n[compaction]\nthreshold = 0.7\nkeep_tool_rounds = 3\n'
+    )
+    work = tmp_path / "work"
+    keys = {}
+    for n in range(1, 31):
+        path = work / part_path("data", n)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys[n] = f"KEY-{n:03d}-abcdef{n:06d}"
+        path.write_text(keys[n] + "\n" + "filler line of the part, long enough to matter\n" * 40)
+    trace = tmp_path / "trace.jsonl"
+    proc = run_cli(
+        tmp_path, *wire_setup, "--workdir", str(work), "--json", "--max-iterations", "80",
+        "--trace-stream", str(trace), "-q", "Process parts 1 to 30.",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    context = result["context"]
+    assert context["window"] == 8_000 and 0 < context["peak_fill"] <= 0.7
+    assert context["compactions"] >= 1 and context["trimmed_results"] >= 1 and context["summary_tokens_spent"] > 0
+    assert result["events"]["compacted"] == context["compactions"] and result["events"]["context_fill"] > 30
+    assert "≋ context: " in proc.stderr and "earlier messages replaced by a" in proc.stderr
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert any(line["kind"] == "compacted" for line in lines)
+    assert any(line["kind"] == "context_trimmed" for line in lines)
+    assert all(r.rejected is None for r in sim.requests)
+    assert all((work / part_path("out", n)).read_text() == part_answer(key) for n, key in keys.items())

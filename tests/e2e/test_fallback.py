@@ -59,7 +59,7 @@ def test_anthropic_primary_stalls_and_openai_fallback_finishes_the_task(
     assert "Model fallback: claude-sonnet-4-6 via anthropic unavailable" in switch.message
     started = [e.name for e in of_kind(events, "tool_call_started")]
     assert started == ["write_file", "read_file", "patch"]  # nothing ran twice
-    assert len(primary.requests) == 1 + 3  # the write, then three stalled attempts
+    assert len(primary.requests) == 1 + 2  # the write, then two stalls: a fallback exists, so no third
     assert all(r.rejected is None for r in backup.requests)
     first = backup.requests[0].body["messages"]
     assert any(m.get("tool_calls") for m in first) and any(m["role"] == "tool" for m in first)
@@ -97,7 +97,7 @@ def test_openai_primary_with_thinking_falls_back_to_anthropic(
     assert (tmp_path / "a.txt").read_text() == "x"
 
 
-def test_overloaded_primary_switches_after_the_retry_budget_not_before(
+def test_overloaded_primary_switches_at_the_second_overload_when_a_fallback_exists(
     primary: ProviderSimulator, backup: ProviderSimulator, tmp_path: Path
 ) -> None:
     primary.behaviour(lambda request: HttpError(529, "Overloaded", headers={"retry-after": "0"}))
@@ -112,8 +112,8 @@ def test_overloaded_primary_switches_after_the_retry_budget_not_before(
     ) as agent:
         events = list(agent.stream("hi"))
     assert events[-1].status == "completed" and events[-1].final_text == "From the backup."
-    assert len(primary.requests) == 3  # the whole budget first
-    assert len(of_kind(events, "retrying")) == 2
+    assert len(primary.requests) == 2  # not the whole five-minute budget: the fallback can answer now
+    assert len(of_kind(events, "retrying")) == 1
     assert len(of_kind(events, "fallback_activated")) == 1
 
 

@@ -140,6 +140,7 @@ def test_openai_text_tool_and_reasoning(sim: ProviderSimulator, gpt: openai.Open
             Text("Hi there", chunk=2),
             ToolCall("grep", {"q": "x"}, id="call_1", chunk=3),
             ToolCall("ls", "{}"),
+            usage=(10, 5),
         )
     )
     chunks = list(o_stream(gpt, stream_options={"include_usage": True}))

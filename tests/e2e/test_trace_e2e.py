@@ -65,7 +65,9 @@ def test_trace_of_a_stall_and_its_retry(
     assert stalled["keep_alives"] == len(stall_pings)
     assert stalled["silence_at_end"] >= STALE
     assert answered["attempt"] == 2 and answered["retries"] == 1
-    assert answered["sentence"].endswith("complete; retry 1 of call 1")
+    head, spend = answered["sentence"].rsplit("; ", 1)
+    assert head.endswith("complete; retry 1 of call 1")
+    assert spend.startswith(f"{answered['prompt_tokens']:,} prompt tokens")  # then the cache share and cost
     first_end, second_end = [line for line in lines if line["kind"] == "attempt_end"]
     assert first_end["error_kind"] == "stale" and second_end["state"] == "complete"
 

@@ -83,6 +83,8 @@ def test_percentiles_are_nearest_rank() -> None:
 
 
 def test_costs_are_numbers_or_cost_objects_and_unknown_stays_unknown() -> None:
+    assert cost_of({"cost_usd": 0.25}) == 0.25
+    assert cost_of({"cost_usd": None}) is None
     assert cost_of({"cost": 0.25}) == 0.25
     assert cost_of({"cost": {"total": 1.5, "input": 1.0}}) == 1.5
     assert cost_of({"cost": None}) is None
@@ -101,7 +103,7 @@ def test_the_summary_counts_groups_and_adds_up() -> None:
     tasks = [Task(f"t{i}", "x") for i in range(6)]
     plan = BatchPlan(tasks[1:], [tasks[0]], [BadLine(9, "not valid JSON")])
     records = [
-        _record("t1", "completed", 1.0, cost=0.5),
+        _record("t1", "completed", 1.0, cost_usd=0.5),
         _record("t2", "completed", 2.0, cost={"total": 0.25}),
         _record("t3", "failed", 9.0, cause="rate_limited"),
         _record("t4", "interrupted", 3.0, cause="interrupted"),

@@ -255,7 +255,10 @@ def test_json_prints_exactly_one_result_object(fake: list[FakeAgent], capsys: py
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     result = json.loads(out)
-    assert set(result) == {"status", "final_text", "api_calls", "usage", "error", "session_id", "events"}
+    assert set(result) == {
+        "status", "final_text", "api_calls", "usage", "error", "session_id", "events",
+        "cost_usd", "cache_hit_share", "waste", "context",
+    }  # fmt: skip
     assert result["status"] == "completed" and result["final_text"] == "Done."
 
 

@@ -127,3 +127,21 @@ def test_chat_printer_does_not_interpret_markup() -> None:
     out = io.StringIO()
     ChatPrinter(out).status("✓ terminal [bold]x[/bold]  exit 0 (0.1s)")
     assert out.getvalue() == "✓ terminal [bold]x[/bold]  exit 0 (0.1s)\n"
+
+
+def test_context_lines() -> None:
+    from agent.cli.render import fill_line
+    from agent.events import Compacted, ContextFill, ContextTrimmed
+
+    assert status_line(ContextTrimmed(12, 13_100, 7_900)) == (
+        "≋ context: 12 old tool outputs replaced by stubs (13,100 → 7,900 tokens)"
+    )
+    assert status_line(Compacted(143, 12_900, 4_800, 1_200, "threshold", 14_000)) == (
+        "≋ context: 143 earlier messages replaced by a 1,200-token summary (12,900 → 4,800 tokens)"
+    )
+    assert status_line(ContextFill(9_000, 16_000, True)) is None  # not a line of its own in -q
+    half = ContextFill(8_100, 16_000, True)
+    assert fill_line(ContextFill(7_900, 16_000, True), 0.0) is None  # below half: nothing
+    assert fill_line(half, 0.0) == "◔ context 51% full (8,100 of 16,000 tokens)"
+    assert fill_line(ContextFill(8_900, 16_000, True), half.fraction) is None  # same tenth: shown already
+    assert fill_line(ContextFill(9_700, 16_000, True), half.fraction) is not None

@@ -11,6 +11,7 @@ import pytest
 from agent.assembly import provider_from
 from agent.config import FallbackSpec, Settings
 from agent.config_file import CONFIG_NAME, config_path, load_settings, read_config
+from agent.context.settings import CompactionSettings
 from agent.errors import ConfigError, MissingKeyError
 from agent.providers.profiles import PROFILES
 
@@ -310,3 +311,34 @@ def test_an_unknown_fallback_flag_provider_is_an_error_before_any_turn() -> None
 def test_an_unknown_flag_name_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown setting"):
         load(None, {"colour": "blue"})
+
+
+# --- [compaction] -----------------------------------------------------------------------------
+
+
+def test_the_compaction_table_configures_it(tmp_path: Path) -> None:
+    text = "[compaction]\nthreshold = 0.7\nkeep_recent = 0.2\nkeep_tool_rounds = 3\ntrim_min_tokens = 500\n"
+    settings = load(write(tmp_path, text))
+    compaction = settings.compaction
+    assert (compaction.threshold, compaction.keep_recent, compaction.keep_tool_rounds) == (0.7, 0.2, 3)
+    assert compaction.trim_min_tokens == 500 and compaction.enabled
+    assert load(write(tmp_path, "[compaction]\nenabled = false\n")).compaction.enabled is False
+    assert load(None).compaction == CompactionSettings()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[compaction]\nthreshold = 80\n", "compaction.threshold must be a share of the context window"),
+        ("[compaction]\nthreshold = 0.2\nkeep_recent = 0.3\n", "keep_recent (0.3) must be below threshold"),
+        ("[compaction]\nkeep_tool_rounds = -1\n", "compaction.keep_tool_rounds must be a whole number"),
+        ("[compaction]\nenabled = 1\n", "compaction.enabled must be true or false"),
+        ("[compaction]\nsummarise = true\n", "unknown key compaction.summarise"),
+        ("compaction = true\n", "compaction must be a table"),
+    ],
+)
+def test_a_bad_compaction_value_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=str(path)) as caught:
+        load(path)
+    assert message in str(caught.value)

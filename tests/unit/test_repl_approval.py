@@ -136,7 +136,8 @@ def test_the_live_view_is_paused_while_asking() -> None:
 
     View.suspend = contextlib.contextmanager(View.suspend)  # type: ignore[method-assign,assignment]
     view = View(__import__("io").StringIO())
-    approve, _, _ = approver("y")
+    ask, said = FakeAsk("y"), []
+    approve = make_chat_approver(ask=ask, say=said.append, pause=view.suspend)  # the chat's own view
     view.begin_turn()
     try:
         approve("terminal", SUDO)

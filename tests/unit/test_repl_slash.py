@@ -11,6 +11,7 @@ import pytest
 
 from agent.cli import slash
 from agent.cli.slash import ModelSpec, SlashContext, completions, dispatch, is_command, parse, parse_model_spec
+from agent.cost import CostTally, Spend, Waste
 from agent.errors import MissingKeyError
 from agent.events import AgentEvent, TextDelta, TurnFinished
 from agent.messages import user_message
@@ -56,6 +57,7 @@ class FakeAgent:
         default_factory=lambda: {"prompt_tokens": 0, "output_tokens": 0, "api_calls": 0}
     )
     last_result: FakeResult | None = None
+    total_spend: Spend | None = None
     tools: list[FakeTool] = field(
         default_factory=lambda: [FakeTool("read_file", "Read a text file. Long files come in pages.")]
     )
@@ -154,7 +156,9 @@ def test_bad_model_specs_say_what_to_type(arg: str) -> None:
 
 def test_completions() -> None:
     assert [c[0] for c in completions("/")] == [f"/{c.name}" for c in slash.COMMANDS]
-    assert completions("/us") == [("/usage", -3, "tokens and model calls so far")]
+    assert completions("/us") == [
+        ("/usage", -3, "tokens, cost and model calls so far, and how full the context window is")
+    ]
     assert [c[0] for c in completions("/model op")] == ["openai:", "openrouter:"]
     assert completions("/model openai:gp") == []
     assert completions("hello") == [] and completions("//x") == []
@@ -237,7 +241,55 @@ def test_tools_and_usage(harness: Harness) -> None:
     harness.agent.last_result = FakeResult({"prompt_tokens": 100, "output_tokens": None}, 1)
     harness.run("/usage")
     assert "12,345 input + 678 output tokens in 3 model calls" in harness.text
-    assert "last turn: 100 input + not reported output tokens in 1 model calls" in harness.text
+    assert "last turn: 100 input + not reported output tokens in 1 model calls, cost unknown" in harness.text
+
+
+def test_usage_shows_cache_cost_and_recovery(harness: Harness) -> None:
+    harness.agent.total_usage = {
+        "prompt_tokens": 10_000, "cache_read_tokens": 9_000, "cache_write_tokens": 500,
+        "output_tokens": 300, "api_calls": 4,
+    }  # fmt: skip
+    waste = Waste(input_tokens=100, cache_read_tokens=1_900, output_tokens=40, estimated=True)
+    harness.agent.total_spend = Spend(CostTally(0.0123), waste, CostTally(0.0011))
+    harness.run("/usage")
+    assert "cache: 9,000 tokens read (90% of input), 500 written" in harness.text
+    assert "cost: $0.0123" in harness.text
+    assert "recovery: 2,000 input tokens re-sent, 40 output tokens thrown away (estimated), $0.0011" in harness.text
+
+
+def test_usage_says_unknown_cost_and_where_prices_go(harness: Harness) -> None:
+    harness.agent.total_usage = {"prompt_tokens": 50, "output_tokens": 5, "api_calls": 1}
+    harness.agent.total_spend = Spend(CostTally(0.0, ("qwen3-coder",)))
+    harness.run("/usage")
+    assert "cache: not reported by the provider" in harness.text
+    assert "cost: unknown (no price or no usage for qwen3-coder" in harness.text
+    assert '[models."ID"]' in harness.text and "recovery: nothing re-sent or thrown away" in harness.text
+
+
+def test_usage_shows_how_full_the_context_window_is(harness: Harness) -> None:
+    harness.agent.context_usage = {  # type: ignore[attr-defined]
+        "window": 16_000,
+        "tokens": 9_280,
+        "fill": 0.58,
+        "compactions": 2,
+        "trimmed_results": 31,
+    }
+    harness.run("/usage")
+    assert "context: 9,280 of 16,000 tokens (58%); so far 2 compactions, 31 tool outputs stubbed" in harness.text
+
+
+def test_compact_runs_as_a_turn_with_the_focus(harness: Harness) -> None:
+    asked: list[str | None] = []
+
+    def compact(focus: str | None) -> Iterator[AgentEvent]:
+        asked.append(focus)
+        yield TurnFinished("completed", "")
+
+    harness.agent.compact = compact  # type: ignore[attr-defined]
+    harness.run("/compact the parser and its tests")
+    harness.run("/compact")
+    assert asked == ["the parser and its tests", None] and len(harness.turns) == 2
+    assert [c[0] for c in completions("/comp")] == ["/compact"]
 
 
 def test_a_failing_command_does_not_escape(harness: Harness) -> None:

@@ -140,7 +140,7 @@ def test_failed_turn_errors_on_stderr_are_cleaned() -> None:
     events: list[AgentEvent] = [TurnStarted(None, "p", "m"), TurnFinished("failed", "", f"bad{OSC52}\nline two")]
     err = io.StringIO()
     assert run_single(OneTurnAgent(events), "hi", json_mode=False, out=io.StringIO(), err=err) == 1  # type: ignore[arg-type]
-    assert err.getvalue() == "stayline: error: bad\nline two\n"
+    assert err.getvalue() == "stayline: error: bad line two\n"  # cleaned, and on one line
 
 
 def test_json_on_a_terminal_escapes_c1_controls_and_stays_the_same_value() -> None:

@@ -181,6 +181,7 @@ def test_openai_stream_shape_with_usage(sim: ProviderSimulator, client: Client) 
             Text("ab", chunk=1),
             ToolCall("f", {"a": 1}, id="call_1", chunk=4),
             ToolCall("g", "{}"),
+            usage=(10, 5),
         )
     )
     resp = client.post(O_PATH, O_BODY, stream=True, stream_options={"include_usage": True})
@@ -243,7 +244,7 @@ def test_openai_non_stream_completion(sim: ProviderSimulator, client: Client) ->
 
 
 def test_openrouter_flavour(sim: ProviderSimulator, client: Client) -> None:
-    sim.script(Reply(Thinking("r"), KeepAlives(0.25, every=0.1), Text("x"), SseError("Network connection lost.")))
+    sim.script(Reply(Thinking("r"), KeepAlives(1.0, every=0.1), Text("x"), SseError("Network connection lost.")))
     evs = events(client.post(R_PATH, O_BODY, stream=True).read())
     assert evs[0] == ("comment", "OPENROUTER PROCESSING")
     assert [n for n, _ in evs].count("comment") >= 3
@@ -616,7 +617,7 @@ def test_delay_headers_and_close(sim: ProviderSimulator) -> None:
 
 
 def test_pace_and_keepalives_timing(sim: ProviderSimulator, client: Client) -> None:
-    sim.script(Reply(Pace(0.05), Text("abcd", chunk=1)), Reply(KeepAlives(0.3, every=0.05), Text("x")))
+    sim.script(Reply(Pace(0.05), Text("abcd", chunk=1)), Reply(KeepAlives(1.0, every=0.05), Text("x")))
     start = time.monotonic()
     client.post(A_PATH, A_BODY, stream=True).read()
     assert time.monotonic() - start >= 0.05 * 6  # >= 6 paced events after Pace

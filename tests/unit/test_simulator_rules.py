@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agent.testing import ProviderSimulator, Reply, Text
+from agent.testing.prompt_cache import prompt_size
 from agent.testing.rules import RULES, refuses_prefill
 from tests.unit.test_simulator import A_PATH, O_PATH, R_PATH, USER, Client
 
@@ -144,3 +145,53 @@ def test_every_rule_says_what_documented_behaviour_it_mirrors() -> None:
     names = [rule.name for rule in RULES]
     assert len(names) == len(set(names))
     assert all(rule.mirrors and rule.flavours for rule in RULES)
+
+
+def _big(chars: int) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": "w" * chars}]
+
+
+def test_a_prompt_over_the_models_window_is_refused_like_anthropic(sim: ProviderSimulator, client: Client) -> None:
+    sim.set_context_window("claude-small", 1_000)
+    body = {"model": "claude-small", "max_tokens": 10, "messages": _big(4_400)}
+    tokens = prompt_size("anthropic", "anthropic", body)
+    assert tokens > 1_000
+    resp = client.post(A_PATH, body)
+    payload = json.loads(resp.read())
+    assert resp.status == 400 and payload["error"]["type"] == "invalid_request_error"
+    assert payload["error"]["message"] == f"prompt is too long: {tokens} tokens > 1000 maximum"
+    fits = {"model": "claude-small", "max_tokens": 500, "messages": _big(2_000)}
+    resp = client.post(A_PATH, fits)
+    message = json.loads(resp.read())["error"]["message"]
+    size = prompt_size("anthropic", "anthropic", fits)
+    assert message == (
+        f"input length and `max_tokens` exceed context limit: {size} + 500 > 1000, "
+        "decrease input length or `max_tokens` and try again"
+    )
+    sim.script(Reply(Text("ok")), Reply(Text("ok")))
+    assert _status(client, A_PATH, {**fits, "max_tokens": 100}) == 200
+    assert _status(client, A_PATH, {**body, "model": "claude-other"}) == 200  # another model: no limit
+
+
+def test_a_prompt_over_the_models_window_is_refused_like_openai(sim: ProviderSimulator, client: Client) -> None:
+    sim.set_context_window("gpt-small", 1_000)
+    body = {"model": "gpt-small", "messages": _big(4_400)}
+    resp = client.post(O_PATH, body)
+    error = json.loads(resp.read())["error"]
+    assert resp.status == 400 and error["code"] == "context_length_exceeded" and error["param"] == "messages"
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith("This model's maximum context length is 1000 tokens. However, your messages")
+    resp = client.post(O_PATH, {**body, "messages": _big(2_000), "max_tokens": 600})
+    assert "in the messages, 600 in the completion" in json.loads(resp.read())["error"]["message"]
+    resp = client.post(R_PATH, body)
+    error = json.loads(resp.read())["error"]
+    assert resp.status == 400 and error["message"].startswith("This endpoint's maximum context length is 1000")
+
+
+def test_models_without_a_window_have_no_size_limit(sim: ProviderSimulator, client: Client) -> None:
+    sim.script(Reply(Text("ok")))
+    assert _status(client, O_PATH, {"model": "gpt-unlimited", "messages": _big(400_000)}) == 200
+    with ProviderSimulator(context_windows={"GPT-Small": 50}) as other:
+        assert other.context_window("gpt-small") == 50 and other.context_window("gpt-4o") is None
+        other.set_context_window("gpt-small", None)
+        assert other.context_window("gpt-small") is None

@@ -83,9 +83,9 @@ def test_unknown_tool_lists_available_tools(registry: ToolRegistry, ctx: ToolCon
 def test_schema_mismatch_names_the_field(registry: ToolRegistry, ctx: ToolContext) -> None:
     outcome = run(registry, ctx, "patch", path="a.txt", edits=[{"old": "x", "new": "y"}, {"old": 3, "new": "z"}])
     assert outcome.is_error
-    assert "edits[1].old: expected string, got integer" in outcome.content
+    assert "edits[1].old: 3 is not of type 'string'" in outcome.content
     missing = run(registry, ctx, "read_file")
-    assert "missing required field 'path'" in missing.content
+    assert "arguments: 'path' is a required property" in missing.content
 
 
 def test_handler_exceptions_become_error_outcomes(ctx: ToolContext) -> None:
@@ -154,19 +154,19 @@ SCHEMA: dict[str, Any] = {
 @pytest.mark.parametrize(
     ("value", "error"),
     [
-        ({}, "missing required field 'path'"),
-        ([], "arguments: expected object, got array"),
-        ({"path": ""}, "path: must be at least 1 characters long"),
-        ({"path": "p", "mode": "c"}, "mode: expected one of 'a', 'b', got 'c'"),
-        ({"path": "p", "count": 0}, "count: must be >= 1, got 0"),
-        ({"path": "p", "count": 11}, "count: must be <= 10, got 11"),
-        ({"path": "p", "count": 1.5}, "count: expected integer, got number"),
-        ({"path": "p", "count": True}, "count: expected integer, got boolean"),
-        ({"path": "p", "ratio": "1"}, "ratio: expected number, got string"),
-        ({"path": "p", "flag": 1}, "flag: expected boolean, got integer"),
-        ({"path": "p", "maybe": 1}, "maybe: expected string or null, got integer"),
-        ({"path": "p", "items": [{"x": 1}, {}]}, "items[1]: missing required field 'x'"),
-        ({"path": "p", "extra": 1}, "unexpected field 'extra'"),
+        ({}, "arguments: 'path' is a required property"),
+        ([], "arguments: [] is not of type 'object'"),
+        ({"path": ""}, "path: '' should be non-empty (minLength: 1)"),
+        ({"path": "p", "mode": "c"}, "mode: 'c' is not one of ['a', 'b']"),
+        ({"path": "p", "count": 0}, "count: 0 is less than the minimum of 1"),
+        ({"path": "p", "count": 11}, "count: 11 is greater than the maximum of 10"),
+        ({"path": "p", "count": 1.5}, "count: 1.5 is not of type 'integer'"),
+        ({"path": "p", "count": True}, "count: True is not of type 'integer'"),
+        ({"path": "p", "ratio": "1"}, "ratio: '1' is not of type 'number'"),
+        ({"path": "p", "flag": 1}, "flag: 1 is not of type 'boolean'"),
+        ({"path": "p", "maybe": 1}, "maybe: 1 is not of type 'string', 'null'"),
+        ({"path": "p", "items": [{"x": 1}, {}]}, "items[1]: 'x' is a required property"),
+        ({"path": "p", "extra": 1}, "arguments: Additional properties are not allowed ('extra' was unexpected)"),
     ],
 )
 def test_validate_reports_readable_errors(value: Any, error: str) -> None:
@@ -184,17 +184,28 @@ def test_validate_accepts_valid_values() -> None:
 # Keywords the former hand-made validator ignored; each value in "bad" was let through then.
 KEYWORDS: list[tuple[dict[str, Any], Any, Any, str]] = [
     ({"type": "string", "pattern": "^[a-z]+$"}, "abc", "ABC", "value: 'ABC' does not match '^[a-z]+$'"),
-    ({"anyOf": [{"type": "integer"}, {"type": "string", "minLength": 2}]}, "ab", "a", "at least 2 characters"),
-    ({"anyOf": [{"type": "integer"}, {"type": "boolean"}]}, 3, "3", "expected integer or boolean, got string"),
+    # anyOf/oneOf: the alternative the value came closest to, else what each alternative wanted.
+    (
+        {"anyOf": [{"type": "integer"}, {"type": "string", "minLength": 2}]},
+        "ab",
+        "a",
+        "value: 'a' is too short (minLength: 2)",
+    ),
+    (
+        {"anyOf": [{"type": "integer"}, {"type": "boolean"}]},
+        3,
+        "3",
+        "value: '3' is not of type 'integer' and '3' is not of type 'boolean'",
+    ),
     ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, -1, 1, "value: 1 is valid under each of"),
-    ({"type": "string", "maxLength": 3}, "abc", "abcd", "value: must be at most 3 characters long, got 4"),
-    ({"type": "string", "minLength": 2}, "ab", "a", "value: must be at least 2 characters long"),
-    ({"type": "array", "minItems": 1}, [1], [], "value: must have at least 1 items, got 0"),
-    ({"type": "array", "maxItems": 1}, [1], [1, 2], "value: must have at most 1 items, got 2"),
-    ({"type": "array", "items": {"enum": ["r", "w"]}}, ["r"], ["r", "x"], "value[1]: expected one of 'r', 'w'"),
+    ({"type": "string", "maxLength": 3}, "abc", "abcd", "value: 'abcd' is too long (maxLength: 3)"),
+    ({"type": "string", "minLength": 2}, "ab", "a", "value: 'a' is too short (minLength: 2)"),
+    ({"type": "array", "minItems": 1}, [1], [], "value: [] should be non-empty (minItems: 1)"),
+    ({"type": "array", "maxItems": 1}, [1], [1, 2], "value: [1, 2] is too long (maxItems: 1)"),
+    ({"type": "array", "items": {"enum": ["r", "w"]}}, ["r"], ["r", "x"], "value[1]: 'x' is not one of ['r', 'w']"),
     ({"const": "yes"}, "yes", "no", "value: 'yes' was expected"),
     ({"type": "string", "format": "date"}, "2024-02-29", "2024-02-30", "value: '2024-02-30' is not a 'date'"),
-    ({"type": "object", "additionalProperties": {"type": "integer"}}, {"a": 1}, {"a": "1"}, "value.a: expected"),
+    ({"type": "object", "additionalProperties": {"type": "integer"}}, {"a": 1}, {"a": "1"}, "value.a: '1' is not of"),
     ({"type": "integer", "multipleOf": 5}, 10, 12, "value: 12 is not a multiple of 5"),
     ({"type": "array", "uniqueItems": True}, [1, 2], [1, 1], "value: [1, 1] has non-unique elements"),
 ]

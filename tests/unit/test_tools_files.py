@@ -99,7 +99,7 @@ def test_write_file_errors(registry: ToolRegistry, ctx: ToolContext, tmp_path: P
     blocked = run(registry, ctx, "write_file", path="file/child.txt", content="x")
     assert blocked.is_error and "cannot write file/child.txt" in blocked.content
     bad_mode = run(registry, ctx, "write_file", path="a.txt", content="x", mode="prepend")
-    assert bad_mode.is_error and "mode: expected one of" in bad_mode.content
+    assert bad_mode.is_error and "mode: 'prepend' is not one of" in bad_mode.content
 
 
 # --- patch -----------------------------------------------------------------------------

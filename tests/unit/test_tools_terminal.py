@@ -95,8 +95,8 @@ def test_detached_background_children_keep_running(tmp_path: Path) -> None:
 
 def test_timeout_bounds_are_validated(registry: ToolRegistry, tmp_path: Path) -> None:
     ctx = ToolContext(workdir=tmp_path)
-    assert "timeout: must be <= 600" in sh(registry, ctx, "true", timeout=601).content
-    assert "timeout: must be >= 1" in sh(registry, ctx, "true", timeout=0).content
+    assert "timeout: 601 is greater than the maximum of 600" in sh(registry, ctx, "true", timeout=601).content
+    assert "timeout: 0 is less than the minimum of 1" in sh(registry, ctx, "true", timeout=0).content
 
 
 def test_signal_deaths_are_named(registry: ToolRegistry, tmp_path: Path) -> None:

@@ -318,3 +318,21 @@ def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
     assert len(of_kind(lines, "text")) == 800
     (summary,) = of_kind(lines, "summary")
     assert summary["progress_deltas"] == 800 and summary["bytes"] == 2400
+
+
+def test_trimming_and_compaction_are_recorded_between_calls(tmp_path: Path) -> None:
+    from agent.events import Compacted, ContextTrimmed
+
+    clock = FakeClock()
+    path = tmp_path / "t.jsonl"
+    with TraceWriter(path, clock=clock) as trace:
+        clock.advance(2.0)
+        trace.context_event(ContextTrimmed(4, 13_000, 9_000))
+        trace.context_event(Compacted(120, 12_900, 4_100, 900, "overflow", 13_500))
+    first, second = read(path)[:2]
+    assert first == {
+        "t": 2.0, "kind": "context_trimmed", "bytes": 0, "call": None, "attempt": None,
+        "results": 4, "tokens_before": 13_000, "tokens_after": 9_000,
+    }  # fmt: skip
+    assert second["kind"] == "compacted" and second["reason"] == "overflow"
+    assert (second["tokens_before"], second["tokens_after"], second["summary_tokens"]) == (12_900, 4_100, 900)

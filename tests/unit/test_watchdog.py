@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.streaming.watchdog import StaleWatchdog, default_stale_timeout
+from agent.streaming.watchdog import StaleWatchdog
 
 
 class FakeClock:
@@ -57,8 +57,61 @@ def test_non_streaming_calls_get_a_total_limit() -> None:
     assert verdict.state == "stale" and verdict.phase == "total"
 
 
+# --- two limits -------------------------------------------------------------------------------
+
+
+def test_the_first_token_limit_applies_until_progress_then_the_gap_limit() -> None:
+    from agent.streaming.watchdog import StallLimits
+
+    clock = FakeClock()
+    dog = StaleWatchdog(StallLimits(first_token=10, gap=2), clock=clock)
+    clock.now += 9
+    assert dog.check().state != "stale"  # thinking before the first token is allowed its 10 s
+    dog.progress()
+    clock.now += 2.5
+    verdict = dog.check()
+    assert verdict.state == "stale" and verdict.phase == "between_deltas"
+
+
+def test_keep_alives_are_counted_but_are_not_progress() -> None:
+    clock = FakeClock()
+    dog = StaleWatchdog(5, clock=clock)
+    for _ in range(3):
+        clock.now += 2
+        dog.keepalive()
+    verdict = dog.check()
+    assert verdict.state == "stale" and verdict.keepalives == 3
+
+
 def test_default_limits() -> None:
-    assert default_stale_timeout(False, 1_000) == 180
-    assert default_stale_timeout(False, 60_000) >= 240
-    assert default_stale_timeout(False, 120_000) >= 300
-    assert default_stale_timeout(True, 1_000) == 900
+    from agent.streaming.watchdog import default_stall_limits
+
+    cloud = default_stall_limits(is_local=False, reasoning=False, estimated_input_tokens=1_000)
+    assert (cloud.first_token, cloud.gap) == (180, 180)
+    thinker = default_stall_limits(is_local=False, reasoning=True, estimated_input_tokens=1_000)
+    assert (thinker.first_token, thinker.gap) == (600, 180)  # thinks first, but the gap stays tight
+    big = default_stall_limits(is_local=False, reasoning=False, estimated_input_tokens=120_000)
+    assert big.first_token == 300 and big.gap == 180
+    local = default_stall_limits(is_local=True, reasoning=False, estimated_input_tokens=1_000)
+    assert (local.first_token, local.gap) == (900, 300)
+
+
+def test_an_explicit_setting_wins_over_every_default() -> None:
+    import time
+
+    from agent.call import CallSettings
+    from agent.providers.base import ModelRequest
+    from agent.testing import ScriptedProvider
+
+    provider = ScriptedProvider()
+    provider.is_local, provider.reasoning = False, True
+    request = ModelRequest(model="m", system="", messages=[])
+    both = CallSettings(2.0, 3, 3, time.monotonic).stall_limits(provider, request)
+    assert (both.first_token, both.gap) == (2.0, 2.0)  # even below the reasoning default
+    first_only = CallSettings(None, 3, 3, time.monotonic, first_token_timeout=30).stall_limits(provider, request)
+    assert (first_only.first_token, first_only.gap) == (30, 180)
+    provider.first_token_timeout = 45  # a provider's own setting (config file) beats the agent's
+    assert (
+        CallSettings(None, 3, 3, time.monotonic, first_token_timeout=30).stall_limits(provider, request).first_token
+        == 45
+    )
