@@ -162,8 +162,8 @@ def result_record(
     task: Task, result: AgentResult, started: float, started_at: str, system: str, where: dict[str, Any]
 ) -> dict[str, Any]:
     """The result line of a turn. Whatever ``AgentResult.to_json`` reports (usage,
-    ``cost_usd``, cache share, waste, context...) passes through; the event counts become named counts; ``where`` says which provider,
-    model and workdir the task ran on."""
+    ``cost_usd``, cache share, waste, context...) passes through; the event counts
+    become named counts; ``where`` says which provider, model and workdir it ran on."""
     reported = result.to_json()
     counts = dict(result.counts)
     record: dict[str, Any] = {"id": task.id, "status": result.status, "final_text": result.final_text}
