@@ -41,6 +41,10 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _seconds_or_zero(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _seconds(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -82,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-retries", type=whole_number(0), metavar="N", help="retries after a failed model call")
     parser.add_argument("--stale-timeout", type=_seconds, metavar="SECONDS", help="silence that counts as a stall")
     parser.add_argument(
+        "--first-token-timeout", type=_seconds, metavar="SECONDS", help="the limit before the first token alone"
+    )
+    parser.add_argument(
+        "--retry-budget",
+        type=_seconds_or_zero,
+        metavar="SECONDS",
+        help="keep retrying a busy or rate-limited provider this long per model call (0: off)",
+    )
+    parser.add_argument(
         "--fallback", dest="fallbacks", action="append", metavar="PROVIDER:MODEL", help="fallback model (repeatable)"
     )
     parser.add_argument("--yolo", action="store_true", help="run dangerous commands (otherwise they are refused)")
@@ -98,7 +111,7 @@ def batch_command(argv: list[str], home: Path) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    args.workdir = None  # each task has its own; the shared flag helpers expect the name
+    _with_single_shot_defaults(args)
     from agent.errors import ConfigError
 
     try:
@@ -113,6 +126,17 @@ def batch_command(argv: list[str], home: Path) -> int:
         print(f"{PROG}: interrupted before any task started", file=sys.stderr)
         return EXIT_INTERRUPTED
     return _run(args, engine, settings, plan)
+
+
+def _with_single_shot_defaults(args: argparse.Namespace) -> None:
+    """Give every single-shot flag that batch does not have its "not given" default, so the
+    shared settings code (``load_cli_settings``) reads the same names for both."""
+    from agent.cli.main import build_parser as single_shot_parser
+
+    for name, value in vars(single_shot_parser().parse_args([])).items():
+        if not hasattr(args, name):
+            setattr(args, name, value)
+    args.workdir = None  # each task has its own
 
 
 def _engine(args: argparse.Namespace) -> Engine:

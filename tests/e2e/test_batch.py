@@ -77,7 +77,8 @@ def test_a_batch_of_tool_loops_with_stalls_and_429s_completes(sim: ProviderSimul
         assert record["stalls"] == (1 if plan.stall_at is not None else 0)
         assert record["retries"] == (plan.stall_at is not None) + (plan.rate_limit_at is not None)
         assert record["api_calls"] == plan.steps + 2 + record["retries"]
-        assert record["usage"]["input_tokens"] > 0
+        usage = record["usage"]  # as the agent reports it: input split from cache reads and writes
+        assert usage["output_tokens"] > 0 and "input_tokens" in usage
         chat = record["trajectory"]
         assert [m["role"] for m in chat[:3]] == ["system", "user", "assistant"]
         assert chat[2]["tool_calls"][0]["function"]["name"] == "read_file"
