@@ -371,6 +371,7 @@ class AIAgent:
             context=self._conversation.keeper.turn.to_dict(),
             cost_usd=state.spend.cost.total,
             waste=state.spend.waste_dict(),
+            truncated=state.truncated,
         )
 
     def _approval(self) -> Approver:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -16,6 +17,9 @@ from agent.providers.profiles import ProfileError, resolve_profile
 from agent.recovery.fallback import ProviderChain
 from agent.streaming.watchdog import Clock
 
+MAX_LISTED = 20  # models shown when the user has to choose
+LIST_TIMEOUT = 10.0  # the user is waiting for it; a busy local server may take a while
+
 
 def provider_from(settings: Settings) -> Provider:
     """The provider the settings name; a clear ConfigError when it cannot work."""
@@ -27,15 +31,14 @@ def provider_from(settings: Settings) -> Provider:
             key_env=overrides.get("key_env"),
             prompt_caching=overrides.get("prompt_caching"),
             prompt_cache_key=overrides.get("prompt_cache_key"),
+            tool_choice=overrides.get("tool_choice"),
         )
     except ProfileError as exc:
         raise ConfigError(str(exc)) from None
     key = profile.resolve_key(settings.api_key)
     if profile.key_required and not key:
         raise MissingKeyError(f"no API key for provider {profile.name}: set {profile.key_env} or pass --api-key")
-    model = settings.model or profile.default_model
-    if not model:
-        raise ConfigError(f"provider {profile.name} has no default model: pass --model NAME")
+    model = settings.model or profile.default_model or _listed_model(profile.base_url, key)
     eager = settings.eager_tool_streaming
     options = ProviderOptions(
         timeout=settings.request_timeout,
@@ -46,6 +49,27 @@ def provider_from(settings: Settings) -> Provider:
         gateway=bool(overrides.get("gateway")),  # declared in [providers.NAME]: not a local model
     )
     return build_provider(profile, model, key, ModelCatalog(settings.model_overrides), options)
+
+
+def _listed_model(base_url: str | None, key: str | None) -> str:
+    """No model named for an endpoint without a default: the one model it lists."""
+    from agent.providers.server_info import ServerUnreachable, list_models
+
+    if not base_url:
+        raise ConfigError("this provider has no default model: pass --model NAME")
+    try:
+        listed = list_models(base_url, key, LIST_TIMEOUT).ids
+    except ServerUnreachable as exc:
+        raise ConfigError(
+            f"no --model given and the endpoint's model list could not be read ({exc}); pass --model NAME"
+        ) from None
+    if len(listed) == 1:
+        return listed[0]
+    if not listed:
+        raise ConfigError(f"no --model given and {base_url} lists no models; load one, or pass --model NAME")
+    shown = "\n".join(f"  --model {shlex.quote(m)}" for m in listed[:MAX_LISTED])
+    more = f"\n  ... and {len(listed) - MAX_LISTED} more" if len(listed) > MAX_LISTED else ""
+    raise ConfigError(f"no --model given and {base_url} serves {len(listed)} models; choose one:\n{shown}{more}")
 
 
 def fallback_settings(settings: Settings, spec: FallbackSpec) -> Settings:

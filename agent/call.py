@@ -24,7 +24,16 @@ from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallSta
 from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider
 from agent.providers.common import estimate_request_tokens
-from agent.recovery.policy import BACKOFF_BASE, DEFAULT_OVERLOAD_BUDGET, RetryBudget, RetryDecision, classify, decide
+from agent.recovery.messages import STREAMING_KEPT_OFF, UNSTREAMED_RETRY
+from agent.recovery.policy import (
+    BACKOFF_BASE,
+    DEFAULT_OVERLOAD_BUDGET,
+    RetryBudget,
+    RetryDecision,
+    classify,
+    decide,
+    unstreamed_retry,
+)
 from agent.recovery.stalls import StallLedger
 from agent.streaming.accumulator import CutToolCall, ResponseSnapshot
 from agent.streaming.attempt import AttemptResult, StreamObserver, reset_event, run_attempt
@@ -80,6 +89,7 @@ class ProviderHealth:
     """Counters that outlive one call: the stale circuit breaker's memory."""
 
     consecutive_stalls: int = 0
+    streaming_refused: bool = False  # this provider cannot stream our requests: send them whole
 
 
 @dataclass(slots=True)
@@ -100,6 +110,7 @@ class CallResult:
     truncated: bool = False  # still cut when the call ended (continuation budget, full context)
     stop_detail: str | None = None  # why, when the wire explained a refusal
     repeated_chars: int = 0  # characters of continuations dropped as repeats
+    prompt_estimate: int = 0  # a failed call's prompt size by stayline's estimate (tokens)
     waste: Waste = field(default_factory=Waste)  # what this call's recoveries cost (agent.cost)
 
     @property
@@ -134,6 +145,7 @@ class CallState:
     empty_replies: int = 0
     repeated_chars: int = 0
     fitted: bool = False  # a max_tokens that fits the window was already tried
+    unstreamed: str | None = None  # why the request was sent again without streaming
     failed_snapshots: list[ResponseSnapshot] = field(default_factory=list)  # for the waste
     cut_reason: str = "the previous provider failed"  # why the next request continues
 
@@ -180,6 +192,7 @@ class CallState:
             failed_attempts=self.failed,
             repeated_chars=self.repeated_chars,
             waste=self.waste(),
+            prompt_estimate=estimate_request_tokens(self.base) if status == "failed" else 0,
             **extra,
         )
 
@@ -215,6 +228,8 @@ def model_call(
     """``kept`` is visible text already shown for this reply (e.g. by a provider that
     failed before this one): the model is asked to continue it. ``can_escalate``: a
     fallback can take over, so a broken provider is given up on early."""
+    if health.streaming_refused:
+        request = replace(request, stream=False)
     limits = context.settings.stall_limits(provider, request)
     state = CallState(provider, request, list(kept or []), limits, can_escalate and context.settings.escalate_early)
     while True:
@@ -233,6 +248,8 @@ def _send(state: CallState, context: CallContext, call_number: int) -> Generator
     state.attempt += 1
     state.requests += 1
     provider = state.provider
+    # Decided again for every attempt: a gateway found by the last answer gets cloud limits now.
+    state.limits = context.settings.stall_limits(provider, state.base)
     limits = state.limits
     yield ModelCallStarted(call_number, state.attempt, provider.name, provider.model, limits.first_token, limits.gap)
     if context.observer is not None:
@@ -257,6 +274,9 @@ def _on_reply(
 ) -> Generator[AgentEvent, None, CallResult | None]:
     """A whole reply arrived: take it, or continue it when it was cut short."""
     health.consecutive_stalls = 0
+    if state.unstreamed == "empty" and not health.streaming_refused:
+        health.streaming_refused = True  # it answers whole what it cannot stream
+        yield Notice(STREAMING_KEPT_OFF, "warning")
     usage = snapshot.usage
     yield ModelCallFinished(
         snapshot.stop_reason,
@@ -321,6 +341,13 @@ def _on_failure(
                 error_message=None if guide else verdict.text,
                 guidance=verdict.text if guide else None,
             )
+    nothing = not snapshot.parts and not outcome.repeated_chars  # no text, not even a repeat
+    why = unstreamed_retry(facts, streaming=state.base.stream, local=state.provider.is_local, nothing_received=nothing)
+    if why is not None and state.unstreamed is None:  # once: the server's own answer decides
+        state.base, state.unstreamed = replace(state.base, stream=False), why
+        health.streaming_refused = health.streaming_refused or why == "refused"
+        yield Notice(UNSTREAMED_RETRY[why], "warning")
+        return None
     if facts.fitting_max_tokens is not None and not state.fitted:
         state.fitted = True
         state.base = replace(state.base, max_tokens=facts.fitting_max_tokens)
@@ -339,7 +366,8 @@ def _retry(
 ) -> Generator[AgentEvent, None, CallResult | None]:
     busy = decision.budget_left is not None  # retried against the time budget, not a count
     of = 0 if busy else context.settings.max_attempts
-    delay, left = round(decision.delay, 2), decision.budget_left
+    delay = round(decision.delay, 2)
+    left = None if decision.budget_left is None else round(decision.budget_left)
     yield Retrying(state.attempt + 1, of, decision.reason, delay, decision.failure, left)
     if not outcome.reset_done:
         caller = "mid_tool_call_retry" if outcome.snapshot.cut_call is not None else "retry"
@@ -366,6 +394,5 @@ def _wait_out(
             return True
         remaining -= 1.0
         if delay >= COUNTDOWN_FROM and remaining > 0:
-            left = None if budget_left is None else budget_left + remaining
-            yield RetryWaiting(round(remaining), attempt, None if left is None else round(left))
+            yield RetryWaiting(round(remaining), attempt, None if budget_left is None else round(budget_left))
     return False

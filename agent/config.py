@@ -132,6 +132,8 @@ class Settings:
         for name in ("max_iterations",):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.max_continuations < 0:
+            raise ConfigError(f"max_continuations must be 0 or more, not {self.max_continuations}")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries must be 0 or more, not {self.max_retries}")
         if self.max_tokens is not None and self.max_tokens < 1:

@@ -8,10 +8,15 @@
     sandbox_network = false           # ...with the network off (the default)
     fallbacks = ["openai:gpt-4.1", "custom:qwen3-coder@http://127.0.0.1:11434/v1"]
     cache_ttl = "1h"                  # Anthropic prompt-cache writes live 1 h (default "5m")
+    stream = false                    # send requests without streaming (--no-stream)
+    max_continuations = 3             # continuations of a reply cut by its length (0: none)
 
     [providers.openrouter]
     key_env = "MY_OPENROUTER_KEY"     # the variable that holds the key (never the key itself)
     stale_timeout = 300
+
+    [providers.custom]
+    tool_choice = false               # for a server that refuses the tool_choice field
 
     [models."qwen3-coder"]
     context_window = 262144
@@ -160,6 +165,8 @@ _TOP: dict[str, Check] = {
     "sandbox_network": _boolean,
     "prompt_caching": _boolean,
     "cache_ttl": _one_of("5m", "1h"),
+    "stream": _boolean,
+    "max_continuations": _count,
 }
 _TABLES = ("fallbacks", "providers", "models", "compaction")  # checked by their own readers
 # Top-level keys that become the setting of the same name as they are.
@@ -173,6 +180,8 @@ _TOP_AS_IS = (
     "sandbox_network",
     "prompt_caching",
     "cache_ttl",
+    "stream",
+    "max_continuations",
     "retry_budget",
     "repeat_limit",
     "escalate_early",
@@ -187,6 +196,7 @@ _PROVIDER: dict[str, Check] = {
     "eager_tool_streaming": _boolean,
     "prompt_caching": _boolean,
     "prompt_cache_key": _boolean,
+    "tool_choice": _boolean,
 }
 _MODEL: dict[str, Check] = {
     "context_window": _positive_int,

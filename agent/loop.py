@@ -111,6 +111,7 @@ def _turn(state: TurnState, text: str) -> Generator[AgentEvent, None, None]:
         state.append(message)
         final_text = message.text
         calls = message.tool_calls
+        state.truncated = result.truncated
         if result.truncated:
             yield Notice(_truncated_notice(result), "warning")
         if not calls:
@@ -267,7 +268,10 @@ def _finish_refused(state: TurnState, result: CallResult) -> TurnFinished:
 
 def _truncated_notice(result: CallResult) -> str:
     if result.stop_reason == "context_full":
-        return "the reply filled the model's context window and was not continued; the text so far is kept"
+        return (
+            "the reply filled the model's context window and was not continued (it would overflow again); "
+            "the text so far is kept. Start a new conversation with /new, or give the server a larger context."
+        )
     return (
         "the reply was still cut by the output limit after every continuation; the text so far is kept. "
         "Say 'continue' for more, or raise --max-tokens."

@@ -146,6 +146,10 @@ class ModelCatalog:
     def __init__(self, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._overrides = {normalise_model_id(k): dict(v) for k, v in (overrides or {}).items()}
 
+    def overrides_window(self, model: str) -> bool:
+        """Whether the user set this model's context window (it then beats a server's)."""
+        return "context_window" in self._overrides.get(normalise_model_id(model), {})
+
     def lookup(self, model: str) -> ModelInfo:
         norm = normalise_model_id(model)
         key = max((k for k in _CATALOG if norm.startswith(k)), key=len, default=None)

@@ -17,7 +17,8 @@ class AgentResult:
 
     ``status`` is ``completed``, ``failed`` or ``interrupted``; ``error`` says what
     went wrong and what to do when it is not ``completed``; ``counts`` tallies the
-    turn's events by kind (retries, stalls, connection resets...). ``cost_usd`` is the
+    turn's events by kind (retries, stalls, connection resets...); ``truncated`` says
+    the answer is still cut short (a notice said why). ``cost_usd`` is the
     turn's cost in dollars (None: unknown, never 0 for an unpriced model); ``waste`` is
     what recoveries cost (``Waste.to_dict``: prompts re-sent, output thrown away).
     ``context`` is how full the model's context window was at the turn's last request
@@ -36,6 +37,7 @@ class AgentResult:
     context: dict[str, int | float] = field(default_factory=dict)
     cost_usd: float | None = None
     waste: dict[str, Any] = field(default_factory=lambda: Waste().to_dict(0.0))
+    truncated: bool = False  # the answer was still cut (continuation budget spent, or a full context)
 
     @property
     def cache_hit_share(self) -> float | None:
@@ -60,6 +62,7 @@ class AgentResult:
             "cost_usd": self.cost_usd,
             "cache_hit_share": _rounded(self.cache_hit_share),
             "waste": dict(self.waste),
+            "truncated": self.truncated,
         }
 
 

@@ -38,6 +38,7 @@ class TurnState:
     spend: Spend = field(default_factory=Spend)  # cost and recovery waste, priced per call
     api_calls: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False  # the last reply was still cut when the turn took it
     repeats: RepeatGuard = field(default_factory=lambda: RepeatGuard(3))  # the same call again and again
 
     @property

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from agent.batch.limiter import LimiterHandle
+from agent.cost import Prices
 from agent.providers.base import ErrorFacts, ModelRequest, Provider, ProviderStream, ResetReport
 from agent.streaming.deltas import Delta
 
@@ -137,6 +138,11 @@ class LimitedProvider:
     context_window: _Inner[int] = _Inner()
     max_output_tokens: _Inner[int] = _Inner()
     stale_timeout: _Inner[float | None] = _Inner()
+    first_token_timeout: _Inner[float | None] = _Inner()
+    reasoning: _Inner[bool] = _Inner()
+    accepts_prefill: _Inner[bool] = _Inner()
+    notices: _Inner[list[str]] = _Inner()
+    prices: _Inner[Prices | None] = _Inner()
 
     def __getattr__(self, name: str) -> Any:
         # Anything else a provider offers (its profile, a price table...) reads through.

@@ -82,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="single shot: print one JSON object with the result on stdout"
     )
+    parser.add_argument(
+        "--stream",
+        dest="stream_answer",
+        action="store_true",
+        help="single shot: write the model's text to stdout as it arrives (still nothing else on stdout)",
+    )
+    parser.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="send requests without streaming (for servers that cannot stream); also stream = false",
+    )
     parser.add_argument("--provider", choices=PROVIDERS, help="provider profile (default: the first with a key set)")
     parser.add_argument("--model", help="model name (default: the provider's default model)")
     parser.add_argument("--base-url", metavar="URL", help="API endpoint (required for --provider custom)")
@@ -91,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=whole_number(0), metavar="N", help="output token limit per model call")
     parser.add_argument("--max-iterations", type=whole_number(0), metavar="N", help="model calls per turn at most")
     parser.add_argument("--max-retries", type=whole_number(0), metavar="N", help="retries after a failed model call")
+    parser.add_argument(
+        "--max-continuations",
+        type=whole_number(0),
+        metavar="N",
+        help="continuations of a reply cut by its length limit (default 3; 0: none)",
+    )
     parser.add_argument(
         "--stale-timeout",
         type=_seconds,
@@ -204,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.json and _interactive(args):
         return _usage_error("--json needs a prompt: pass -q TEXT or pipe it on stdin")
+    if args.json and args.stream_answer:
+        return _usage_error("--stream and --json both write to stdout; choose one")
     try:
         return _run(args)
     except UsageError as exc:
@@ -228,6 +247,9 @@ def load_cli_settings(args: argparse.Namespace, *, interactive: bool) -> Setting
         flags["approval"] = "yolo"
     if args.sandbox:
         flags["sandbox"] = True
+    if args.no_stream:
+        flags["stream"] = False
+    flags["max_continuations"] = args.max_continuations
     settings = load_settings(path, flags, required=args.config is not None)
     if not interactive and settings.approval == "ask":
         settings = settings.with_values(approval="refuse")
@@ -317,7 +339,19 @@ def _run(args: argparse.Namespace) -> int:
             approve = _chat_approver(view) if view is not None and settings.approval == "ask" else None
             agent = build_agent(args, settings, approve=approve, stream_observer=trace)
         except ConfigError as exc:  # includes MissingKeyError and an unknown --resume id
-            return _usage_error(_with_local_server_help(exc, args))
+            from agent.cli.local_servers import missing_key_text, offer_on_terminal, servers_for
+
+            servers = servers_for(exc, base_url=args.base_url, api_key=args.api_key)
+            chosen = offer_on_terminal(servers) if interactive and servers else None
+            if chosen is None:
+                return _usage_error(missing_key_text(exc, servers))
+            args = argparse.Namespace(**{**vars(args), "provider": "custom", "base_url": chosen[0], "model": chosen[1]})
+            try:
+                settings = load_cli_settings(args, interactive=interactive)
+                approve = _chat_approver(view) if view is not None and settings.approval == "ask" else None
+                agent = build_agent(args, settings, approve=approve, stream_observer=trace)
+            except ConfigError as again:
+                return _usage_error(str(again))
         with agent:
             if interactive:
                 from agent.cli.repl import run_repl
@@ -331,7 +365,9 @@ def _run(args: argparse.Namespace) -> int:
                 _say_resumed(agent)
             from agent.cli.oneshot import run_single
 
-            return run_single(agent, prompt, json_mode=args.json, out=sys.stdout, err=sys.stderr)
+            return run_single(
+                agent, prompt, json_mode=args.json, out=sys.stdout, err=sys.stderr, stream=args.stream_answer
+            )
     finally:
         if trace is not None:
             trace.close()
@@ -340,19 +376,6 @@ def _run(args: argparse.Namespace) -> int:
 def _say_resumed(agent: AIAgent) -> None:
     count = len(agent.history)
     print(f"↺ continuing session {agent.session_id} ({count} earlier messages)", file=sys.stderr, flush=True)
-
-
-def _with_local_server_help(exc: Exception, args: argparse.Namespace) -> str:
-    """No key anywhere: look for a local OpenAI-compatible server to offer instead."""
-    from agent.errors import MissingKeyError
-
-    if not isinstance(exc, MissingKeyError):
-        return str(exc)
-    from agent.cli.local_servers import missing_key_help, no_key_configured
-
-    if not no_key_configured(base_url=args.base_url, api_key=args.api_key):
-        return str(exc)
-    return f"{exc}\n{missing_key_help()}"
 
 
 def _usage_error(message: str) -> int:

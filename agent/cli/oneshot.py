@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent.cli.interrupts import InterruptGuard
-from agent.cli.render import one_line, status_line
+from agent.cli.progress import Progress
+from agent.cli.render import one_line
 from agent.cli.safe_text import clean
 from agent.cost import Waste
 from agent.errors import StaylineError
@@ -40,8 +41,11 @@ def exit_code(status: str) -> int:
     return _EXIT_BY_STATUS.get(status, EXIT_FAILED)
 
 
-def run_single(agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err: TextIO) -> int:
-    """Run one turn and report it; returns the process exit code."""
+def run_single(
+    agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err: TextIO, stream: bool = False
+) -> int:
+    """Run one turn and report it; returns the process exit code. ``stream``: the
+    model's text goes to ``out`` as it arrives (not with ``json_mode``)."""
     # The relay thread prints while the main thread may be blocked inside the turn (a
     # running command, which the interrupt stops): the user sees at once that the
     # Ctrl+C was heard and what happens next.
@@ -52,18 +56,22 @@ def run_single(agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err
         hint = ": stopping the running tool" if tool_running[0] else ""
         _say(err, f"■ interrupting{hint}… (Ctrl+C again to quit now)")
 
+    progress = Progress(out, err, stream_answer=stream and not json_mode)
     with InterruptGuard(on_interrupt) as guard:
         try:
-            finished = _consume(agent, prompt, err, guard, tool_running)
+            finished = _consume(agent, prompt, progress, guard, tool_running)
+            progress.close()
             if json_mode:
                 return _report_json(agent, finished, out, err)
-            return _report_text(finished, out, err)
+            return _report_text(finished, out, err, already_shown=progress.streamed)
         except KeyboardInterrupt:  # the second Ctrl+C: leave now, whatever is running
+            progress.close()
             if json_mode:
                 _write_json(out, _forced_quit_json(agent))
             _say(err, "stayline: interrupted")
             return EXIT_INTERRUPTED
         except StaylineError as exc:  # e.g. the session could not be saved: say so, no traceback
+            progress.close()
             if json_mode:
                 _write_json(out, _json_object(agent, "failed", "", str(exc), {}))
             _say(err, f"stayline: error: {exc}")
@@ -71,9 +79,9 @@ def run_single(agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err
 
 
 def _consume(
-    agent: AIAgent, prompt: str, err: TextIO, guard: InterruptGuard, tool_running: list[bool]
+    agent: AIAgent, prompt: str, progress: Progress, guard: InterruptGuard, tool_running: list[bool]
 ) -> TurnFinished | None:
-    """Run the turn, writing progress lines to stderr; returns its ``TurnFinished``."""
+    """Run the turn, showing its progress; returns its ``TurnFinished``."""
     finished: TurnFinished | None = None
     for event in agent.stream(prompt):
         if isinstance(event, TurnStarted) and guard.pressed:
@@ -87,19 +95,17 @@ def _consume(
         if isinstance(event, TurnFinished):
             finished = event
             continue
-        line = status_line(event)
-        if line is not None:
-            _say(err, line)
+        progress.event(event)
     return finished
 
 
-def _report_text(finished: TurnFinished | None, out: TextIO, err: TextIO) -> int:
+def _report_text(finished: TurnFinished | None, out: TextIO, err: TextIO, *, already_shown: bool = False) -> int:
     if finished is None:  # run_turn always ends with TurnFinished; guard against a broken stream
         _say(err, f"stayline: error: {_NO_RESULT}")
         return EXIT_FAILED
     # A failed or interrupted turn may still have produced text: print it rather than
     # lose it; the exit code tells a script whether it is a complete answer.
-    if finished.final_text:
+    if finished.final_text and not already_shown:  # --stream wrote it as it came
         _write_answer(out, finished.final_text)
     _say_outcome(err, finished.status, finished.error)
     return exit_code(finished.status)
@@ -145,6 +151,7 @@ def _json_object(
         "cost_usd": None,
         "cache_hit_share": None,
         "waste": Waste().to_dict(0.0),
+        "truncated": False,
     }
 
 

@@ -41,6 +41,7 @@ from agent.context.window import (
 from agent.events import AgentEvent, Compacted, ContextFill, ContextTrimmed, ModelCallFinished, ModelCallStarted, Notice
 from agent.messages import Message
 from agent.providers.base import ModelRequest, Provider
+from agent.recovery.policy import describe
 
 __all__ = ["CallFn", "ContextKeeper", "Prepared", "Recover", "TurnFigures"]
 Reason = Literal["threshold", "overflow", "manual"]
@@ -206,7 +207,8 @@ class ContextKeeper:
                 try:
                     yield from self._shrink(job, bounds, "overflow")
                 except Stop as stop:
-                    result.error_message = stop.message
+                    said = f" The server said: {describe(result.error)}" if result.error else ""
+                    result.error_message = stop.message + said  # in its own words, with its sizes
                     return None
             prepared = yield from self._ready(job)
             shrunk = len(before) != len(history) or any(a is not b for a, b in zip(before, history, strict=True))

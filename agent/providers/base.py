@@ -22,6 +22,7 @@ ErrorKind = Literal[
     "timeout",  # a socket-level timeout from the HTTP client
     "stale",  # our stale detector killed the stream
     "incomplete_stream",  # the body ended without the wire's terminal event
+    "malformed_stream",  # the body carried data that is not what the wire promises (broken JSON)
     "other",
 ]
 

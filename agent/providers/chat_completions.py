@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_call_id
@@ -21,6 +22,8 @@ from agent.providers.base import (
 from agent.providers.caching import mark_chat
 from agent.providers.common import LeasedStream, ProviderBase
 from agent.providers.error_text import body_error, read_error, retry_advice, upstream_error
+from agent.providers.server_errors import fitting_output, one_line_server_error
+from agent.providers.server_info import window_in_error
 from agent.providers.sse import iter_sse, json_object
 from agent.streaming.accumulator import parse_arguments
 from agent.streaming.deltas import (
@@ -68,14 +71,19 @@ class ChatCompletionsProvider(ProviderBase):
         headers = self.cache_headers(request)
         if headers:
             params["extra_headers"] = headers
+        # A local server cuts at its full context when it had no other limit: that cut
+        # is "context_full", which is never continued (it would overflow again).
+        full = self.cut_means_full_context(request, params.get(self.profile.max_tokens_field))
         if request.stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
-            return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), stream_deltas)
-        return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), completion_deltas)
+            translate: Callable[[Any], Iterator[Delta]] = partial(stream_deltas, context_cut=full)
+        else:
+            translate = partial(completion_deltas, context_cut=full)
+        return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), translate)
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
-        messages = to_wire_messages(request.system, request.messages, None)
+        messages = to_wire_messages(request.system, request.messages, None, self.profile.tool_call_content)
         if self._breakpoints:
             mark_chat(messages, self.caching.ttl)  # before the prefill: never worth caching
         if request.prefill:
@@ -92,6 +100,8 @@ class ChatCompletionsProvider(ProviderBase):
                 }
                 for t in request.tools
             ]
+            if self.profile.sends_tool_choice:
+                params["tool_choice"] = "auto"
         if request.cache_key and self._cache_key_mode == "body":
             params["prompt_cache_key"] = request.cache_key
         return params
@@ -118,10 +128,22 @@ class ChatCompletionsProvider(ProviderBase):
             return ErrorFacts(error_kind, f"{exc} ({type(cause).__name__}: {cause})" if cause else str(exc))
         if isinstance(exc, openai.APIStatusError):
             error_type, text = read_error(exc.body, str(exc))
+            text = one_line_server_error(text)
+            self.learn_window(window_in_error(text))  # llama-cpp-python says it nowhere else
             advice = retry_advice(exc.response.headers, text)
             url = str(exc.response.request.url)
+            fits = fitting_output(text)  # vLLM names the room left for max_tokens
             wire_code = _code(body_error(upstream_error(exc.body))[2])
-            return ErrorFacts("http_status", text, exc.status_code, advice, error_type, url=url, error_code=wire_code)
+            return ErrorFacts(
+                "http_status",
+                text,
+                exc.status_code,
+                advice,
+                error_type,
+                url=url,
+                error_code=wire_code,
+                fitting_max_tokens=fits,
+            )
         if isinstance(exc, StreamErrorEvent):  # an error chunk inside a 200 stream
             status = exc.code if isinstance(exc.code, int) else _int_or_none(exc.code)
             error_type, text = read_error({"error": {"type": exc.error_type, "message": exc.message}}, exc.message)
@@ -160,8 +182,12 @@ def wire_call_id(call_id: str) -> str:
     return "call_" + hashlib.sha256(call_id.encode()).hexdigest()[:24]
 
 
-def to_wire_messages(system: str, messages: list[Message], prefill: str | None) -> list[dict[str, Any]]:
-    """Neutral history to chat messages. Thinking is not sent back on this wire."""
+def to_wire_messages(
+    system: str, messages: list[Message], prefill: str | None, tool_call_content: str | None = ""
+) -> list[dict[str, Any]]:
+    """Neutral history to chat messages. Thinking is not sent back on this wire.
+    ``tool_call_content`` is the content of an assistant message with tool calls and
+    no text (the profile's choice: "" or None for JSON null)."""
     wire: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in messages:
         if message.role == "tool":
@@ -173,7 +199,7 @@ def to_wire_messages(system: str, messages: list[Message], prefill: str | None) 
             if text:
                 wire.append({"role": "user", "content": text})
         elif message.role == "assistant":
-            entry = _assistant(message)
+            entry = _assistant(message, tool_call_content)
             if entry is not None:
                 wire.append(entry)
         elif message.text:
@@ -192,12 +218,12 @@ def _result_text(result: ToolResultPart) -> str:
     return f"Error: {result.content}" if result.is_error else result.content
 
 
-def _assistant(message: Message) -> dict[str, Any] | None:
+def _assistant(message: Message, tool_call_content: str | None) -> dict[str, Any] | None:
     text = "".join(p.text for p in message.parts if isinstance(p, TextPart))
     calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
     if not text and not calls:
         return None
-    entry: dict[str, Any] = {"role": "assistant", "content": text or None}
+    entry: dict[str, Any] = {"role": "assistant", "content": text or tool_call_content}
     if calls:
         entry["tool_calls"] = [
             {
@@ -252,15 +278,21 @@ class _ToolCallSlots:
         return not call_id and bool(name) and complete
 
 
-def stream_deltas(stream: Any) -> Iterator[Delta]:
+def stream_deltas(stream: Any, *, context_cut: bool = False) -> Iterator[Delta]:
     """Read the SDK stream's response ourselves: the SDK drops keep-alive comments, hides
     whether ``[DONE]`` came, and stops reading at ``[DONE]`` (which closes the connection
-    instead of returning it to the pool)."""
-    return sse_deltas(stream.response.iter_lines())
+    instead of returning it to the pool). ``context_cut``: a "length" finish means the
+    context is full."""
+    return sse_deltas(stream.response.iter_lines(), context_cut=context_cut)
 
 
-def sse_deltas(lines: Iterable[str]) -> Iterator[Delta]:
-    reader = _ChatStream()
+def _stop_reason(raw: str, context_cut: bool) -> StopReason:
+    reason = _FINISH_REASONS.get(raw, "completed")
+    return "context_full" if reason == "truncated" and context_cut else reason
+
+
+def sse_deltas(lines: Iterable[str], *, context_cut: bool = False) -> Iterator[Delta]:
+    reader = _ChatStream(context_cut)
     for event in iter_sse(lines):
         if event is None:
             yield KeepAlive()
@@ -276,10 +308,11 @@ class _ChatStream:
     """One chat-completions stream. The reply is whole at its ``finish_reason`` (or at
     ``[DONE]``): what the connection does after that cannot take it away."""
 
-    def __init__(self) -> None:
+    def __init__(self, context_cut: bool = False) -> None:
         self.slots = _ToolCallSlots()
         self.ended = False
         self.content = False
+        self.context_cut = context_cut
 
     def chunk(self, chunk: dict[str, Any]) -> Iterator[Delta]:
         error = chunk.get("error")
@@ -308,7 +341,7 @@ class _ChatStream:
             raise IncompleteStreamError("the provider ended the reply with finish_reason 'error'")
         if raw and not self.ended:
             self.ended = True
-            yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
+            yield StopChunk(_stop_reason(raw, self.context_cut), raw)
             yield StreamEnd()
 
     def done(self) -> Iterator[Delta]:
@@ -349,7 +382,7 @@ def _error_event(error: object) -> StreamErrorEvent:
     return StreamErrorEvent(str(error))
 
 
-def completion_deltas(completion: Any) -> Iterator[Delta]:
+def completion_deltas(completion: Any, *, context_cut: bool = False) -> Iterator[Delta]:
     """A non-streamed ChatCompletion as the deltas a stream would have produced."""
     if completion.usage is not None:
         yield usage_chunk(completion.usage.model_dump())
@@ -361,5 +394,5 @@ def completion_deltas(completion: Any) -> Iterator[Delta]:
         yield ToolCallBegin(slot, call.id, call.function.name)
         yield ToolArgsChunk(slot, call.function.arguments or "")
     raw = choice.finish_reason or "stop"
-    yield StopChunk(_FINISH_REASONS.get(raw, "completed"), raw)
+    yield StopChunk(_stop_reason(raw, context_cut), raw)
     yield StreamEnd()

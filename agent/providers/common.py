@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -77,7 +78,12 @@ class ProviderBase:
         self.base_url = profile.base_url or ""
         self.is_local = profile.is_local and not options.gateway
         self.model_info: ModelInfo = catalog.lookup(model)
-        self.context_window = self.model_info.context_window
+        self._window: int = self.model_info.context_window
+        # A local server's own context size, read once at the first use (None: it
+        # does not say); a window override in the config file wins over it.
+        self._server_window: int | None = None
+        self._server_read = not profile.reads_server_limits or catalog.overrides_window(model)
+        self._server_lock = threading.Lock()
         self.max_output_tokens = self.model_info.max_output_tokens
         self.stale_timeout = options.stale_timeout
         self.notices: list[str] = list(profile.notices)
@@ -119,6 +125,41 @@ class ProviderBase:
             self.notices.append(f"{self.base_url} is a gateway (LiteLLM): using cloud stall limits")
 
     @property
+    def context_window(self) -> int:
+        """The window: what a local server reports, else the model catalog's."""
+        self._read_server_limits()
+        return self._window
+
+    @context_window.setter
+    def context_window(self, value: int) -> None:
+        self._window = value
+
+    def _read_server_limits(self) -> int | None:
+        """Ask a local server once for its context size (see ``server_info``)."""
+        if self._server_read:
+            return self._server_window
+        with self._server_lock:
+            if not self._server_read:
+                from agent.providers.server_info import read_context_window
+
+                self._server_window = read_context_window(self.base_url, self._api_key, self.model)
+                if self._server_window:
+                    self._window = self._server_window
+                self._server_read = True
+        return self._server_window
+
+    @property
+    def server_context_window(self) -> int | None:
+        """The context size the server itself reported (None: it did not, or not local)."""
+        return self._read_server_limits()
+
+    def learn_window(self, window: int | None) -> None:
+        """A local server named its context size in an error: use it from now on."""
+        if window and self.profile.reads_server_limits:
+            self._server_window = self._window = window
+            self._server_read = True
+
+    @property
     def client_generation(self) -> int:
         return self._connection.generation
 
@@ -129,7 +170,16 @@ class ProviderBase:
         self._connection.close()
 
     def output_limit(self, request: ModelRequest) -> int | None:
-        return self.profile.output_tokens(self.model_info, request.max_tokens, estimate_request_tokens(request))
+        window = self._read_server_limits()
+        return self.profile.output_tokens(
+            self.model_info, request.max_tokens, estimate_request_tokens(request), window
+        )
+
+    def cut_means_full_context(self, request: ModelRequest, sent: int | None) -> bool:
+        """A length cut of ``request`` (sent with max_tokens ``sent``) came from a full context."""
+        estimated = estimate_request_tokens(request)
+        window = self._read_server_limits()
+        return self.profile.cut_means_full_context(self.model_info, request.max_tokens, sent, estimated, window)
 
     def common_error_facts(self, exc: BaseException) -> ErrorFacts | None:
         """Facts for errors that are the same on every wire."""
@@ -137,8 +187,10 @@ class ProviderBase:
 
         if isinstance(exc, StaleStreamError):
             return ErrorFacts("stale", str(exc))
-        if isinstance(exc, IncompleteStreamError | MalformedStreamError):
+        if isinstance(exc, IncompleteStreamError):
             return ErrorFacts("incomplete_stream", str(exc))
+        if isinstance(exc, MalformedStreamError):
+            return ErrorFacts("malformed_stream", str(exc))
         if isinstance(exc, httpx2.TimeoutException):
             return ErrorFacts("timeout", f"{type(exc).__name__}: {exc}")
         if isinstance(exc, httpx2.TransportError):

@@ -25,6 +25,9 @@ FINE_GRAINED_TOOL_STREAMING = "fine-grained-tool-streaming-2025-05-14"
 # Room kept for the estimate's error when clamping max_tokens to the context window.
 _CONTEXT_MARGIN = 1_024
 _MIN_OUTPUT = 1_024
+# Below this much room a request to a local server would not fit anyway: send no limit
+# and let the server report the overflow in its own words.
+_MIN_LOCAL_OUTPUT = 16
 
 
 class ProfileError(ValueError):
@@ -53,10 +56,27 @@ class ProviderProfile:
     notices: tuple[str, ...] = ()  # what resolving the profile corrected, for the user to hear
     cache_breakpoints: CacheBreakpoints = "none"
     cache_key: CacheKeyMode = "none"
+    # ``content`` of an assistant message that has tool calls and no text: None sends
+    # JSON null (OpenAI's own shape); "" an empty string, which every compatible server
+    # takes (llama-cpp-python refuses null with a 500 and breaks on a missing key).
+    tool_call_content: str | None = ""
+    # Send ``tool_choice: "auto"`` with the tools: some servers offer the model no tools
+    # without it (llama-cpp-python's function-calling formats). False for a server that
+    # refuses the field (``[providers.NAME] tool_choice = false``).
+    sends_tool_choice: bool = True
+    # A local endpoint of this profile is a model server whose own context size decides
+    # the window and max_tokens (the custom profile; a named provider pointed at a local
+    # gateway keeps its own rules).
+    server_limits: bool = False
 
     @property
     def is_local(self) -> bool:
         return is_local_url(self.base_url)
+
+    @property
+    def reads_server_limits(self) -> bool:
+        """A local chat server: its own context size decides the window and max_tokens."""
+        return self.server_limits and self.is_local and self.wire == "chat_completions"
 
     def with_overrides(
         self,
@@ -65,11 +85,13 @@ class ProviderProfile:
         key_env: str | None = None,
         prompt_caching: bool | None = None,
         prompt_cache_key: bool | None = None,
+        tool_choice: bool | None = None,
     ) -> ProviderProfile:
         """This profile with the user's settings (``[providers.NAME]`` of the config
         file); None keeps the profile's own. ``prompt_caching`` true marks breakpoints
         for every model, false for none; ``prompt_cache_key`` true sends OpenAI's
-        ``prompt_cache_key`` field, false sends no cache key."""
+        ``prompt_cache_key`` field, false sends no cache key; ``tool_choice`` false sends
+        no ``tool_choice`` (for a server that refuses the field)."""
         changes: dict[str, Any] = {}
         if base_url:
             _check_url(base_url)
@@ -80,6 +102,8 @@ class ProviderProfile:
             changes["cache_breakpoints"] = "all" if prompt_caching else "none"
         if prompt_cache_key is not None:
             changes["cache_key"] = "body" if prompt_cache_key else "none"
+        if tool_choice is not None:
+            changes["sends_tool_choice"] = tool_choice
         return replace(self, **changes) if changes else self
 
     def marks_breakpoints(self, model: ModelInfo) -> bool:
@@ -91,15 +115,37 @@ class ProviderProfile:
             return explicit
         return os.environ.get(self.key_env) if self.key_env else None
 
-    def output_tokens(self, model: ModelInfo, explicit: int | None, estimated_input: int) -> int | None:
-        """The max_tokens to send: the user's value wins; else the wire or quirk decides."""
+    def output_tokens(
+        self, model: ModelInfo, explicit: int | None, estimated_input: int, server_window: int | None = None
+    ) -> int | None:
+        """The max_tokens to send: the user's value wins; else the wire or quirk decides.
+        A local server gets what is left of the context it reports (at most the model's
+        known output limit), or no limit when it reports none: its default is the rest
+        of its context."""
         if explicit is not None:
             return explicit
+        if self.reads_server_limits:
+            return _local_output_tokens(model, estimated_input, server_window)
         needs_limit = self.wire == "anthropic_messages" or (self.claude_output_limit and model.family == "claude")
         if not needs_limit:
             return None  # the server's own default is right for this provider
         room = model.context_window - estimated_input - _CONTEXT_MARGIN
         return max(_MIN_OUTPUT, min(model.max_output_tokens, room))
+
+    def cut_means_full_context(
+        self, model: ModelInfo, explicit: int | None, sent: int | None, estimated_input: int, window: int | None
+    ) -> bool:
+        """Whether a reply cut by its length limit on this endpoint was cut by a full
+        context (so continuing it cannot help): a local server that got no limit, or a
+        limit that took what was left of the context it reports, or the room stayline
+        computed itself below a known model's own limit. A user's small limit is not."""
+        if not self.reads_server_limits:
+            return False
+        if sent is None:
+            return True
+        if window is not None and estimated_input + sent >= window - max(2 * _CONTEXT_MARGIN, window // 4):
+            return True
+        return explicit is None and (not model.known or sent < model.max_output_tokens)
 
     def request_headers(self, model: ModelInfo) -> dict[str, str]:
         headers = dict(self.extra_headers)
@@ -125,6 +171,7 @@ PROFILES: dict[str, ProviderProfile] = {
         "gpt-4.1",
         max_tokens_field="max_completion_tokens",
         cache_key="body",  # prompt_cache_key: documented on chat completions
+        tool_call_content=None,
     ),
     "openrouter": ProviderProfile(
         "openrouter",
@@ -140,13 +187,30 @@ PROFILES: dict[str, ProviderProfile] = {
         # own upstream prompt_cache_key, and routes a session stickily by x-session-id.
         cache_breakpoints="claude",
         cache_key="session_header",
+        tool_call_content=None,
     ),
     # An unknown server may refuse fields it does not know: no cache key unless the
     # config file asks; Claude models (a gateway to Anthropic) get breakpoints.
     "custom": ProviderProfile(
-        "custom", "chat_completions", None, "STAYLINE_API_KEY", None, key_required=False, cache_breakpoints="claude"
+        "custom",
+        "chat_completions",
+        None,
+        "STAYLINE_API_KEY",
+        None,
+        key_required=False,
+        cache_breakpoints="claude",
+        server_limits=True,
     ),
 }
+
+
+def _local_output_tokens(model: ModelInfo, estimated_input: int, window: int | None) -> int | None:
+    if window is None:
+        return None
+    room = window - estimated_input - min(_CONTEXT_MARGIN, window // 8)
+    if room < _MIN_LOCAL_OUTPUT:
+        return None
+    return min(model.max_output_tokens, room) if model.known else room
 
 
 def infer_wire(base_url: str) -> Wire:

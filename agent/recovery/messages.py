@@ -12,6 +12,17 @@ if TYPE_CHECKING:
     from agent.providers.base import ErrorFacts, Provider
 
 _TIMES = {1: "once", 2: "twice", 3: "three times"}
+# The re-read without streaming (agent/call.py), by why it was needed.
+UNSTREAMED_RETRY = {
+    "refused": "the server cannot stream this request; sending it without streaming, "
+    "and every request after it in this session (--no-stream does the same)",
+    "empty": "the local server's stream ended with nothing in it; asking again without streaming "
+    "to read the server's own error",
+}
+STREAMING_KEPT_OFF = (
+    "the server answered that request without streaming; streaming stays off for this session "
+    "(start with --no-stream, or stream = false in the config, to skip the failed attempt)"
+)
 
 
 def _times(n: int) -> str:
@@ -43,7 +54,17 @@ def call_failure_message(result: CallResult, provider: Provider, stale_after: fl
     if facts is None or decision is None:
         return f"the model call to {where} failed. {_kept(result)}"
     what, todo = _what_and_todo(decision.failure, facts, result, provider, where)
+    if provider.is_local and decision.failure not in ("auth", "model_not_found", "wrong_url"):
+        todo = f"{todo} {_local_hint(result, provider)}"
     return f"{what} {_kept(result)} {todo}"
+
+
+def _local_hint(result: CallResult, provider: Provider) -> str:
+    """A server on this machine has its own log, and its context is often small."""
+    size = f"about {result.prompt_estimate:,} tokens by stayline's estimate" if result.prompt_estimate else "its size"
+    reported = getattr(provider, "server_context_window", None)  # what the server said, if it did
+    window = f"; the server reports a context of {reported:,} tokens" if isinstance(reported, int) else ""
+    return f"Look at the server's log for its side of it, and at the prompt size ({size}{window})."
 
 
 _FALLBACK_HINT = "use a fallback model (--fallback PROVIDER:MODEL)"

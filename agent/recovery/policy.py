@@ -16,6 +16,7 @@ the fallback. Everything else fails at once (and may fall through to a fallback)
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -59,6 +60,20 @@ _CONTEXT_PHRASES = (
 )
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
 _POLICY_PHRASES = ("content policy", "content_policy", "safety system", "flagged")
+# A validator's refusal of the request body, whatever the status: llama-cpp-python
+# sends FastAPI's "7 validation errors:" dump as a 500 (pydantic itself says "N
+# validation errors for MODEL"). Retrying cannot help.
+_REQUEST_REFUSED = re.compile(r"\b\d+ validation errors?\b")
+# Servers that cannot stream a request say so (llama-cpp-python's function-calling
+# formats: "Automatic streaming tool choice is not supported"); the same request
+# without streaming works.
+_STREAMING_REFUSED_PHRASES = (
+    "streaming tool choice is not supported",
+    "streaming is not supported",
+    "stream is not supported",
+    "does not support streaming",
+    "streaming not supported",
+)
 _AUTH_TYPES = frozenset({"authentication_error", "permission_error"})
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
@@ -124,7 +139,11 @@ def _not_found(facts: ErrorFacts) -> bool:
 
 # The one classification table, first match wins: (failure, test, why).
 _CLASSES: tuple[tuple[FailureClass, Callable[[ErrorFacts], bool], str], ...] = (
-    ("transient", lambda f: f.kind in ("transport", "timeout", "stale", "incomplete_stream"), "the connection broke"),
+    (
+        "transient",
+        lambda f: f.kind in ("transport", "timeout", "stale", "incomplete_stream", "malformed_stream"),
+        "the connection broke",
+    ),
     (
         "transient",
         lambda f: f.error_type in (None, "api_error") and _said(f, CONNECTION_PHRASES),
@@ -132,6 +151,12 @@ _CLASSES: tuple[tuple[FailureClass, Callable[[ErrorFacts], bool], str], ...] = (
     ),
     ("context_length", _too_long, "the request is longer than the model's context window"),
     ("content_policy", lambda f: _said(f, _POLICY_PHRASES), "refused under a content policy"),
+    (
+        "bad_request",
+        lambda f: _REQUEST_REFUSED.search(f.message) is not None,
+        "a validator refused the body (llama-cpp-python sends its dump as a 500): the same body fails again",
+    ),
+    ("bad_request", lambda f: _said(f, _STREAMING_REFUSED_PHRASES), "the server cannot stream this request"),
     ("auth", lambda f: f.status in (401, 403) or f.error_type in _AUTH_TYPES, "the credentials were refused"),
     ("model_not_found", lambda f: _not_found(f) and _about_a_model(f), "no such model"),
     ("wrong_url", _not_found, "nothing at that URL"),
@@ -148,6 +173,22 @@ def classify(facts: ErrorFacts) -> FailureClass:
         if test(facts):
             return failure
     return "other"
+
+
+def unstreamed_retry(
+    facts: ErrorFacts, *, streaming: bool, local: bool, nothing_received: bool
+) -> Literal["refused", "empty"] | None:
+    """Why to send a failed streamed request again without streaming, or None.
+    "refused": the server said it cannot stream it. "empty": a server on this machine
+    ended a 200 stream with nothing in it; it gives its own error (a prompt over its
+    context, say) only to a request that does not stream."""
+    if not streaming:
+        return None
+    if any(p in facts.message.lower() for p in _STREAMING_REFUSED_PHRASES):
+        return "refused"
+    if local and nothing_received and facts.kind == "incomplete_stream":
+        return "empty"
+    return None
 
 
 def _about_a_model(facts: ErrorFacts) -> bool:
@@ -220,6 +261,6 @@ def _describe(facts: ErrorFacts) -> str:
     if facts.kind == "sse_error":
         kind = facts.error_type or (f"code {facts.status}" if facts.status else "error")
         return f"error event in the stream ({kind}): {facts.message}"
-    if facts.kind == "incomplete_stream":
+    if facts.kind in ("incomplete_stream", "malformed_stream"):
         return facts.message
     return f"connection problem: {facts.message}"

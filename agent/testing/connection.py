@@ -5,11 +5,14 @@ from __future__ import annotations
 import socket
 import threading
 from dataclasses import dataclass, field
+from email.message import Message
+from io import BufferedIOBase
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+from agent.testing.local_servers import ServerSettings, split_path
 from agent.testing.prompt_cache import PromptUsage
-from agent.testing.script import Flavour, Outcome, RecordedRequest, Wire
+from agent.testing.script import Flavour, LocalFlavour, Outcome, RecordedRequest, Wire
 
 
 @dataclass
@@ -48,12 +51,19 @@ class Hooks(Protocol):
 
     def next_outcome(self, request: RecordedRequest) -> Outcome: ...
 
+    def put_back(self, outcome: Outcome) -> None: ...
+
+    def server_settings(self, flavour: LocalFlavour) -> ServerSettings: ...
+
     def context_window(self, model: object) -> int | None: ...
     def prompt_usage(self, request: RecordedRequest) -> PromptUsage: ...
 
 
 def route(path: str) -> tuple[Wire, Flavour] | None:
     p = urlsplit(path).path.rstrip("/")
+    local = split_path(p)
+    if local is not None:
+        return ("openai", local[0]) if local[1].endswith("/chat/completions") else None
     if p.endswith("/v1/messages"):
         return "anthropic", "anthropic"
     if p.endswith("/chat/completions"):
@@ -62,8 +72,27 @@ def route(path: str) -> tuple[Wire, Flavour] | None:
 
 
 def guess_route(path: str) -> tuple[Wire, Flavour]:
+    local = split_path(urlsplit(path).path)
+    if local is not None:
+        return "openai", local[0]
     if "/api/v1/" in path:
         return "openai", "openrouter"
     if "/chat/" in path or "/completions" in path:
         return "openai", "openai"
     return "anthropic", "anthropic"
+
+
+def read_body(rfile: BufferedIOBase, headers: Message) -> bytes:
+    """A request body, plain or chunked."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        parts: list[bytes] = []
+        while True:
+            size = int(rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(rfile.read(size))
+            rfile.readline()
+    length = int(headers.get("content-length") or 0)
+    return rfile.read(length) if length > 0 else b""

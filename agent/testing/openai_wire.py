@@ -78,6 +78,12 @@ def _usage(reply: Reply, prompt: PromptUsage, flavour: Flavour) -> dict[str, Any
         given, completion = reply.usage
         return {"prompt_tokens": given, "completion_tokens": completion, "total_tokens": given + completion}
     completion = reply.output_tokens()
+    if flavour in ("llamacpp-python", "vllm", "ollama"):  # no prompt_tokens_details by default
+        return {
+            "prompt_tokens": prompt.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt.prompt_tokens + completion,
+        }
     details: dict[str, int] = {"cached_tokens": prompt.cache_read}
     details.update({"cache_write_tokens": prompt.cache_write} if flavour == "openrouter" else {"audio_tokens": 0})
     return {

@@ -17,20 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agent.testing import local_rules as local
 from agent.testing import validation as v
+from agent.testing.refusal import Refusal
 from agent.testing.script import Flavour
 
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A 400 the simulator answers with; ``code``/``param`` fill OpenAI's error fields.
-    ``upstream`` marks an Anthropic rule reached through OpenRouter, which wraps the
-    upstream's own error JSON in its "Provider returned error"."""
-
-    message: str
-    code: str | None = None
-    param: str | None = None
-    upstream: bool = False
+__all__ = ["RULES", "Refusal", "Rule", "check_request", "refuses_prefill"]
 
 
 Check = Callable[[dict[str, Any]], "Refusal | str | None"]
@@ -39,6 +31,9 @@ SizeCheck = Callable[[dict[str, Any], int], "Refusal | str | None"]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """One refusal of a real API. ``check(body)`` returns what it says, or None;
+    ``with_server``: the check also takes the local server's ``ServerSettings``."""
+
     name: str
     flavours: frozenset[Flavour]
     mirrors: str  # the documented behaviour, and where it is documented
@@ -119,6 +114,10 @@ _ANTHROPIC: frozenset[Flavour] = frozenset({"anthropic"})
 _OPENAI: frozenset[Flavour] = frozenset({"openai"})
 _CHAT: frozenset[Flavour] = frozenset({"openai", "openrouter"})
 _OPENROUTER: frozenset[Flavour] = frozenset({"openrouter"})
+_LLAMACPP_PYTHON: frozenset[Flavour] = frozenset({"llamacpp-python"})
+_LLAMA_SERVER: frozenset[Flavour] = frozenset({"llama-server"})
+_VLLM: frozenset[Flavour] = frozenset({"vllm"})
+_LLAMACPP_PY_SRC = "abetlen/llama-cpp-python llama_cpp/server"
 _MESSAGES_DOCS = "Anthropic Messages API reference (POST /v1/messages), request validation"
 
 RULES: tuple[Rule, ...] = (
@@ -214,6 +213,44 @@ RULES: tuple[Rule, ...] = (
         "Claude through OpenRouter: Anthropic's 4-breakpoint limit, wrapped as 'Provider returned error' "
         "(oguzbilgic/kern-ai#317 recovered the upstream text from it)",
         _openrouter_cache_control_limit,
+    ),
+    # -- local servers (each under its own base path; see local_servers.py) --
+    Rule(
+        "null_content",
+        _LLAMACPP_PYTHON,
+        f"{_LLAMACPP_PY_SRC}: ChatCompletionRequestAssistantMessage.content is NotRequired[str]; the route's "
+        "handler turns the pydantic error into a 500 'N validation errors for CreateChatCompletionRequest' "
+        "(seen from 0.3.36 by hand)",
+        local.null_content,
+    ),
+    Rule(
+        "missing_content",
+        _LLAMACPP_PYTHON,
+        f"{_LLAMACPP_PY_SRC}: llama_chat_format._map_roles reads message['content']; a message without the "
+        "key is a KeyError, answered as a 500 whose message is \"'content'\"",
+        local.missing_content,
+    ),
+    Rule(
+        "llamacpp_python_context",
+        _LLAMACPP_PYTHON,
+        f"{_LLAMACPP_PY_SRC}: a prompt of n_ctx tokens or more raises 'Requested tokens (P) exceed context window "
+        "of N', answered as a 400 context_length_exceeded unstreamed; streamed, it is raised after the 200 started "
+        "and the client gets nothing (max_tokens over the room left is cut down silently)",
+        sized=local.llamacpp_python_context,
+    ),
+    Rule(
+        "llama_server_context",
+        _LLAMA_SERVER,
+        "ggml-org/llama.cpp tools/server: a task of n_ctx tokens or more is a 400 exceed_context_size_error with "
+        "n_prompt_tokens and n_ctx; streamed too (the first result's error is sent as the HTTP response)",
+        sized=local.llama_server_context,
+    ),
+    Rule(
+        "vllm_context",
+        _VLLM,
+        "vllm-project/vllm entrypoints/openai: a prompt over max_model_len, or prompt + max_tokens over it, is a 400 "
+        "BadRequestError, streamed or not (validated before the stream starts)",
+        sized=local.vllm_context,
     ),
 )
 

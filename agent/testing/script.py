@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 Wire = Literal["anthropic", "openai"]
-Flavour = Literal["anthropic", "openai", "openrouter"]
+# Local servers on the chat-completions wire, each under its own base path (local_servers.py).
+LocalFlavour = Literal["llamacpp-python", "llama-server", "vllm", "ollama"]
+Flavour = Literal["anthropic", "openai", "openrouter", "llamacpp-python", "llama-server", "vllm", "ollama"]
 
 KNOWN_QUIRKS = frozenset({"reuse_index_zero", "repeat_ids", "resend_name"})
 NEUTRAL_STOPS = ("end_turn", "tool_use", "max_tokens", "refusal", "content_filter")

@@ -13,11 +13,14 @@ from collections.abc import Iterable
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from agent.testing import anthropic_wire, openai_wire
-from agent.testing.connection import Hooks, guess_route, route
+from agent.testing import local_servers as local
+from agent.testing.connection import Hooks, guess_route, read_body, route
+from agent.testing.refusal import Refusal, refusal_error
 from agent.testing.render import Abort, End, Op, Raw, SetPace, StreamRenderer, Wait, dumps, plain, walk
-from agent.testing.rules import Refusal, check_request
+from agent.testing.rules import check_request
 from agent.testing.script import (
     Flavour,
     HttpError,
@@ -111,13 +114,26 @@ class SimHandler(BaseHTTPRequestHandler):
         self.hooks.record(self.conn, wire, flavour, self.path, self._headers(), {}, message)
         self._send_error(wire, flavour, HttpError(404, message))
 
-    do_GET = do_PUT = do_DELETE = do_PATCH = _not_found
+    def do_GET(self) -> None:
+        self._read_body()
+        if not self._info(None):
+            self._no_route()
+
+    do_PUT = do_DELETE = do_PATCH = _not_found
+
+    def _info(self, raw: bytes | None) -> bool:
+        """A local server's information endpoint (/v1/models, /props, /api/show...)."""
+        answer = local.info_answer(self.command, urlsplit(self.path).path, raw, self.hooks.server_settings)
+        if answer is not None:
+            self._send_json("openai", answer[0], answer[1], {})
+        return answer is not None
 
     def _post(self) -> None:
         raw = self._read_body()
         found = route(self.path)
         if found is None:
-            self._no_route()
+            if not self._info(raw):
+                self._no_route()
             return
         wire, flavour = found
         refusal: Refusal | None
@@ -128,7 +144,10 @@ class SimHandler(BaseHTTPRequestHandler):
         else:
             refusal = None if isinstance(body, dict) else Refusal("The request body must be a JSON object")
         if refusal is None:
-            refusal = check_request(flavour, body, self.hooks.context_window(body.get("model")))
+            window = self.hooks.context_window(body.get("model"))
+            if window is None and local.is_local(flavour):  # a local server's own context size
+                window = self.hooks.server_settings(flavour).context_size
+            refusal = check_request(flavour, body, window)
         request = self.hooks.record(
             self.conn,
             wire,
@@ -139,9 +158,19 @@ class SimHandler(BaseHTTPRequestHandler):
             refusal.message if refusal is not None else None,
         )
         if refusal is not None:
-            self._send_error(wire, flavour, _refusal_error(wire, flavour, refusal))
+            if refusal.streamed_empty and body.get("stream") is True:
+                self._stream(wire, {}, [End()])
+            else:
+                self._send_error(wire, flavour, refusal_error(wire, flavour, refusal))
             return
         outcome = self.hooks.next_outcome(request)
+        if isinstance(outcome, Reply):
+            adapted = local.adapt(flavour, body, outcome)
+            if isinstance(adapted, local.FailedStream):
+                self.hooks.put_back(outcome)  # its choice was made at temperature 0: a retry makes it again
+                self._stream(wire, {}, [End()])
+                return
+            outcome = adapted
         if isinstance(outcome, HttpError):
             self._send_error(wire, flavour, outcome)
         elif isinstance(outcome, RawSSE):
@@ -161,18 +190,7 @@ class SimHandler(BaseHTTPRequestHandler):
         return out
 
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            parts: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        return read_body(self.rfile, self.headers)
 
     # --- responses -----------------------------------------------------------------------
 
@@ -215,6 +233,8 @@ class SimHandler(BaseHTTPRequestHandler):
                 payload = anthropic_wire.error_body(
                     error.status, error.message, error.type, anthropic_wire.new_request_id()
                 )
+            elif local.is_local(flavour):
+                payload = local.error_body(flavour, error.status, error.message, error.type)
             else:
                 payload = openai_wire.error_body(error.status, error.message, error.type, flavour)
         self._send_json(wire, error.status, payload, dict(error.headers))
@@ -256,6 +276,7 @@ class SimHandler(BaseHTTPRequestHandler):
         else:
             options = request.body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            include_usage = include_usage and local.streams_usage(request.flavour)
             renderer = openai_wire.OpenAIStream(reply, model, request.flavour, include_usage, prompt)
         self._stream(request.wire, dict(reply.headers), walk(reply, renderer))
 
@@ -369,17 +390,3 @@ class SimHandler(BaseHTTPRequestHandler):
             sock.close()
         self.gone = True
         self.close_connection = True
-
-
-def _refusal_error(wire: Wire, flavour: Flavour, refusal: Refusal) -> HttpError:
-    """A validation refusal in the flavour's error shape."""
-    if flavour == "openrouter" and refusal.upstream:
-        upstream = anthropic_wire.error_body(400, refusal.message, None, anthropic_wire.new_request_id())
-        return HttpError(400, refusal.message, body=openai_wire.provider_error_body(400, dumps(upstream), "Anthropic"))
-    if wire == "openai" and flavour == "openai":
-        return HttpError(
-            400,
-            refusal.message,
-            body=openai_wire.error_body(400, refusal.message, None, flavour, code=refusal.code, param=refusal.param),
-        )
-    return HttpError(400, refusal.message)

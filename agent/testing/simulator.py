@@ -12,12 +12,15 @@ from contextlib import suppress
 from types import TracebackType
 from typing import Any, Literal
 
+from agent.testing import local_servers as local
 from agent.testing.connection import ConnState
+from agent.testing.local_servers import ServerSettings
 from agent.testing.prompt_cache import Clock, PromptCache, PromptUsage
 from agent.testing.script import (
     ConnectionRecord,
     Flavour,
     HttpError,
+    LocalFlavour,
     Outcome,
     RawSSE,
     RecordedRequest,
@@ -58,6 +61,7 @@ class ProviderSimulator:
     ) -> None:
         self.stopping = threading.Event()
         self.prompt_cache = PromptCache(clock)
+        self._servers: dict[LocalFlavour, ServerSettings] = dict(local.DEFAULT_SETTINGS)
         self._windows = {k.lower(): int(v) for k, v in (context_windows or {}).items()}
         self._lock = threading.Condition(threading.RLock())
         self._queue: deque[ScriptItem] = deque()
@@ -257,8 +261,34 @@ class ProviderSimulator:
             return request
 
     def prompt_usage(self, request: RecordedRequest) -> PromptUsage:
-        """How the API would bill the request's prompt (the cache remembers it)."""
+        """How the API would bill the request's prompt (the cache remembers it); a
+        local server counts the whole prompt, cached or not."""
+        if local.is_local(request.flavour):
+            return PromptUsage(local.prompt_tokens(request.body))
         return self.prompt_cache.usage(request)
+
+    # --- local servers -------------------------------------------------------------------
+
+    def local_url(self, flavour: LocalFlavour) -> str:
+        """The base URL (…/v1) of a local server the simulator plays: "llamacpp-python",
+        "llama-server", "vllm" or "ollama"."""
+        return f"{self.base_url}{local.PATHS[flavour]}/v1"
+
+    def configure_server(self, flavour: LocalFlavour, **settings: Any) -> ServerSettings:
+        """Start a local server differently: ``models=("a", "b")``, ``context_size=2048``."""
+        with self._lock:
+            self._servers[flavour] = local.with_settings(self._servers[flavour], **settings)
+            return self._servers[flavour]
+
+    def server_settings(self, flavour: LocalFlavour) -> ServerSettings:
+        """How that local server is started now (models, context size)."""
+        with self._lock:
+            return self._servers[flavour]
+
+    def put_back(self, outcome: Outcome) -> None:
+        """The next request takes ``outcome`` again (a server that lost it will remake it)."""
+        with self._lock:
+            self._queue.appendleft(outcome)
 
     def next_outcome(self, request: RecordedRequest) -> Outcome:
         with self._lock:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 60.0
 JSON_KEYS = {
     "status", "final_text", "api_calls", "usage", "error", "session_id", "events",
-    "cost_usd", "cache_hit_share", "waste", "context",
+    "cost_usd", "cache_hit_share", "waste", "context", "truncated",
 }  # fmt: skip
 _ENV_DROPPED = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY")
 

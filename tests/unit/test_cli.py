@@ -257,7 +257,7 @@ def test_json_prints_exactly_one_result_object(fake: list[FakeAgent], capsys: py
     result = json.loads(out)
     assert set(result) == {
         "status", "final_text", "api_calls", "usage", "error", "session_id", "events",
-        "cost_usd", "cache_hit_share", "waste", "context",
+        "cost_usd", "cache_hit_share", "waste", "context", "truncated",
     }  # fmt: skip
     assert result["status"] == "completed" and result["final_text"] == "Done."
 

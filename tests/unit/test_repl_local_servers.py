@@ -79,12 +79,16 @@ def test_the_server_says_what_it_is_whatever_its_port(servers: list[ThreadingHTT
     assert detect_local_servers(timeout=1.0, ports=[(port, "LM Studio")])[0].name == "llama.cpp"
 
 
-def test_a_slow_server_is_given_up_quickly(servers: list[ThreadingHTTPServer]) -> None:
+def test_a_busy_server_is_given_up_quickly_and_reported(servers: list[ThreadingHTTPServer]) -> None:
     server, port = serve(body=models("m"), delay=30.0)
     servers.append(server)
     started = time.monotonic()
-    assert detect_local_servers(timeout=0.2, ports=[(port, "slow")]) == []
+    found = detect_local_servers(timeout=0.2, ports=[(port, "slow")])
     assert time.monotonic() - started < 15  # gave up long before the 30 s the server takes
+    assert found == [LocalServer("slow", f"http://127.0.0.1:{port}/v1", busy=True)]
+    text = no_key_message(found)
+    assert f"A server on port {port} did not answer in time" in text
+    assert "absent" not in text and "no local model server answered" not in text
 
 
 def test_only_loopback_is_probed() -> None:
@@ -104,8 +108,12 @@ def test_no_key_configured() -> None:
 def test_message_offers_the_server_found() -> None:
     one = LocalServer("Ollama", "http://127.0.0.1:11434/v1", ("qwen3-coder",))
     text = no_key_message([one])
-    assert "Found Ollama at http://127.0.0.1:11434/v1 (models: qwen3-coder) — run:" in text
-    assert "stayline --provider custom --base-url http://127.0.0.1:11434/v1 --model qwen3-coder" in text
+    # The model id is named; the command needs no --model: stayline picks the one listed.
+    assert "Found Ollama at http://127.0.0.1:11434/v1 serving model qwen3-coder — run:" in text
+    assert "stayline --provider custom --base-url http://127.0.0.1:11434/v1\n" in text
+    path = LocalServer("llama.cpp", "http://127.0.0.1:8080/v1", ("/models/gemma-3-270m-it.gguf",))
+    text = no_key_message([path])
+    assert "serving model /models/gemma-3-270m-it.gguf" in text and "--model" not in text
     many = LocalServer("vLLM", "http://127.0.0.1:8000/v1", tuple(f"m{i}" for i in range(8)))
     text = no_key_message([many])
     assert "--model <model>" in text and "m0, m1, m2, m3, m4 and 3 more" in text
@@ -120,8 +128,10 @@ def test_message_without_a_server_names_the_variables_and_flags() -> None:
 
 
 def test_run_command_quotes() -> None:
-    server = LocalServer("LM Studio", "http://127.0.0.1:1234/v1", ("a model; rm",))
-    assert run_command(server) == "stayline --provider custom --base-url http://127.0.0.1:1234/v1 --model 'a model; rm'"
+    server = LocalServer("LM Studio", "http://127.0.0.1:1234/v1", ("a model; rm", "b"))
+    expected = "stayline --provider custom --base-url http://127.0.0.1:1234/v1 --model 'a model; rm'"
+    assert run_command(server, "a model; rm") == expected
+    assert run_command(server).endswith("--model <model>")
 
 
 def test_missing_key_help_never_raises() -> None:
