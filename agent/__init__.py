@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.agent import AIAgent
-    from agent.config import Settings
-    from agent.context.settings import CompactionSettings
+    from agent.config import CompactionSettings, Settings
     from agent.errors import AgentBusyError, ConfigError, MissingKeyError, SessionWriteError, StaylineError
     from agent.events import (
         AgentEvent,
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "AIAgent": "agent.agent",
     "Settings": "agent.config",
-    "CompactionSettings": "agent.context.settings",
+    "CompactionSettings": "agent.config",
     "AgentBusyError": "agent.errors",
     "ConfigError": "agent.errors",
     "MissingKeyError": "agent.errors",

@@ -18,8 +18,7 @@ from typing import Any
 
 from agent.assembly import ProviderWrapper, build_chain, provider_from
 from agent.call import CallContext, CallSettings
-from agent.config import FallbackSpec, Settings, settings_from_env
-from agent.context.settings import CompactionSettings
+from agent.config import CompactionSettings, FallbackSpec, Settings, settings_from_env
 from agent.context.state import ContextState
 from agent.conversation import Conversation
 from agent.cost import Spend

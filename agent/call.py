@@ -16,15 +16,17 @@ import random
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from agent.continuation import continuation_request
-from agent.cost import Waste, cost_of, recovery_waste
+from agent.cost import Waste, recovery_waste
 from agent.events import AgentEvent, Continuing, ModelCallFinished, ModelCallStarted, Notice, Retrying, RetryWaiting
-from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart
+from agent.messages import Part, TextPart, ThinkingPart, ToolCallPart
+from agent.pricing import cost_of
 from agent.providers.base import ErrorFacts, ModelRequest, Provider
-from agent.providers.common import estimate_request_tokens
+from agent.providers.estimate import estimate_request_tokens
 from agent.recovery.messages import STREAMING_KEPT_OFF, UNSTREAMED_RETRY
+from agent.recovery.outcome import CallResult, CallStatus, ProviderHealth
 from agent.recovery.policy import (
     BACKOFF_BASE,
     DEFAULT_OVERLOAD_BUDGET,
@@ -35,13 +37,12 @@ from agent.recovery.policy import (
     unstreamed_retry,
 )
 from agent.recovery.stalls import StallLedger
-from agent.streaming.accumulator import CutToolCall, ResponseSnapshot
+from agent.streaming.accumulator import ResponseSnapshot
 from agent.streaming.attempt import AttemptResult, StreamObserver, reset_event, run_attempt
 from agent.streaming.watchdog import Clock, StallLimits, default_stall_limits
 from agent.streaming.worker import StreamWorker
 from agent.usage import Usage
 
-CallStatus = Literal["ok", "failed", "interrupted", "cut_tool_call", "needs_guidance", "gave_up"]
 EMPTY_REPLY = (
     "the model sent an empty reply (no text and no tool call) twice. The conversation is kept; "
     "say 'continue' to ask again, or try another model with /model or --fallback."
@@ -82,44 +83,6 @@ class CallContext:
     workers: list[StreamWorker]  # the live stream workers, so interrupt() can wake a wait
     ledger: StallLedger | None = None  # remembers tool calls that keep getting cut
     observer: StreamObserver | None = None  # sees every delta (the --trace-stream file)
-
-
-@dataclass(slots=True)
-class ProviderHealth:
-    """Counters that outlive one call: the stale circuit breaker's memory."""
-
-    consecutive_stalls: int = 0
-    streaming_refused: bool = False  # this provider cannot stream our requests: send them whole
-
-
-@dataclass(slots=True)
-class CallResult:
-    status: CallStatus
-    parts: list[Part]
-    stop_reason: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    error: ErrorFacts | None = None
-    decision: RetryDecision | None = None
-    cut_call: CutToolCall | None = None
-    attempts: int = 0  # requests sent, continuations included (the api_calls count)
-    stalls: int = 0
-    stale_after: float = 0.0
-    error_message: str | None = None  # a ready message (chain exhausted, stalls given up)
-    guidance: str | None = None  # for needs_guidance: what to tell the model
-    failed_attempts: int = 0  # attempts that failed, for the messages
-    truncated: bool = False  # still cut when the call ended (continuation budget, full context)
-    stop_detail: str | None = None  # why, when the wire explained a refusal
-    repeated_chars: int = 0  # characters of continuations dropped as repeats
-    prompt_estimate: int = 0  # a failed call's prompt size by stayline's estimate (tokens)
-    waste: Waste = field(default_factory=Waste)  # what this call's recoveries cost (agent.cost)
-
-    @property
-    def message(self) -> Message:
-        return Message("assistant", list(self.parts))
-
-    @property
-    def text(self) -> str:
-        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
 
 
 @dataclass(slots=True)

@@ -44,8 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.config import FallbackSpec, Settings, default_provider, settings_from_env
-from agent.context.settings import CompactionSettings
+from agent.config import CompactionSettings, FallbackSpec, Settings, default_provider, settings_from_env
 from agent.errors import ConfigError
 from agent.models import PRICE_KEYS, normalise_model_id
 from agent.providers.profiles import PROFILES, WIRES

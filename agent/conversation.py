@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from agent.config import CompactionSettings
 from agent.context.keeper import ContextKeeper
-from agent.context.settings import CompactionSettings
 from agent.context.state import ContextState, last_user_turn, unmirrored, working_history
 from agent.messages import Message
 from agent.providers.base import ModelRequest, Provider, ToolSpec

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 
-from agent.call import CallResult, model_call
+from agent.call import model_call
 from agent.context.keeper import CallFn, Recover
 from agent.continuation import RUNTIME_NOTE
 from agent.cost import discarded_reply_waste
@@ -34,6 +34,7 @@ from agent.events import (
 from agent.messages import Message, Part, TextPart, ToolCallPart, user_message, with_unique_call_ids
 from agent.providers.base import ModelRequest, Provider, ToolSpec
 from agent.recovery.messages import call_failure_message, cut_tool_call_message
+from agent.recovery.outcome import CallResult
 from agent.recovery.repeats import repeat_stop
 from agent.tool_round import run_tools
 from agent.turn_state import TurnState

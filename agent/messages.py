@@ -8,6 +8,7 @@ This module imports nothing else of the project.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -173,3 +174,17 @@ def _following_tool_messages(history: list[Message], index: int) -> list[Message
             break
         following.append(message)
     return following
+
+
+def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
+    """Parse tool-call argument text (the model's, untrusted): the arguments object, or
+    an error the model can act on. An empty text means no arguments."""
+    if not raw.strip():
+        return {}, None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return {}, f"the arguments are not valid JSON ({exc.msg} at character {exc.pos})"
+    if not isinstance(value, dict):
+        return {}, f"the arguments must be a JSON object, not {type(value).__name__}"
+    return value, None

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.cost import Prices
+from agent.pricing import Prices
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.cost import Waste, cache_hit_share
+from agent.cost import Waste
 from agent.events import TurnStatus
 from agent.messages import Message
+from agent.pricing import cache_hit_share
 from agent.usage import Usage
 
 

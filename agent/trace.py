@@ -27,8 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from agent.cost import cache_hit_share, cost_of, format_usd
-from agent.streaming.deltas import (
+from agent.pricing import cache_hit_share, cost_of, format_usd
+from agent.providers.deltas import (
     BlockEnd,
     Delta,
     KeepAlive,

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent import AIAgent
 from agent.config import Settings
-from agent.cost import Prices, cost_of, format_usd
 from agent.events import ModelCallFinished
 from agent.models import ModelCatalog
+from agent.pricing import Prices, cost_of, format_usd
 from agent.testing import ProviderSimulator, Reply, Text, ToolCall
 from agent.usage import Usage
 

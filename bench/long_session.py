@@ -129,8 +129,7 @@ def main() -> None:
     on = one_run(args, compaction=True)
     off = one_run(args, compaction=False)
     print(
-        f"{args.steps}-step task, {args.chars:,}-character tool outputs, "
-        f"{args.window:,}-token window, {args.wire} wire"
+        f"{args.steps}-step task, {args.chars:,}-character tool outputs, {args.window:,}-token window, {args.wire} wire"
     )
     print(f"{'':34}{'trim + compaction':>20}{'turned off':>14}")
     rows = [

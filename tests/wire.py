@@ -13,8 +13,8 @@ from anthropic.types import RawMessageStreamEvent
 from openai.types.chat import ChatCompletionChunk
 
 from agent.providers import anthropic_messages, chat_completions
+from agent.providers.deltas import Delta
 from agent.streaming.accumulator import Accumulator, ResponseSnapshot
-from agent.streaming.deltas import Delta
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "wire-samples"
 

@@ -150,10 +150,7 @@ def run_command(server: LocalServer, model: str | None = None) -> str:
 
 def _found_line(server: LocalServer) -> str:
     if server.busy:
-        return (
-            f"  A server on port {server.port} did not answer in time (busy generating?); "
-            "when it is free, run:"
-        )
+        return f"  A server on port {server.port} did not answer in time (busy generating?); when it is free, run:"
     return f"  Found {server.name} at {server.base_url}{_model_list(server.models)} — run:"
 
 

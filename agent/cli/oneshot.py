@@ -41,9 +41,7 @@ def exit_code(status: str) -> int:
     return _EXIT_BY_STATUS.get(status, EXIT_FAILED)
 
 
-def run_single(
-    agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err: TextIO, stream: bool = False
-) -> int:
+def run_single(agent: AIAgent, prompt: str, *, json_mode: bool, out: TextIO, err: TextIO, stream: bool = False) -> int:
     """Run one turn and report it; returns the process exit code. ``stream``: the
     model's text goes to ``out`` as it arrives (not with ``json_mode``)."""
     # The relay thread prints while the main thread may be blocked inside the turn (a

@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.cli.render import one_line
 from agent.cli.session_list import human_time
-from agent.cost import format_usd
+from agent.pricing import format_usd
 
 QUIT = "quit"
 PROVIDERS = ("anthropic", "openai", "openrouter", "custom")
@@ -247,7 +247,7 @@ def _usage(ctx: SlashContext, arg: str) -> None:
 
 
 def _context_line(context: dict[str, Any]) -> str:
-    """"context: 9,300 of 16,000 tokens (58%)", and what was done to keep it there."""
+    """ "context: 9,300 of 16,000 tokens (58%)", and what was done to keep it there."""
     line = f"context: {int(context['tokens']):,} of {int(context['window']):,} tokens ({float(context['fill']):.0%})"
     done = []
     if context.get("compactions"):

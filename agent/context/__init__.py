@@ -6,7 +6,3 @@ the summary replaces), ``state`` (how the working history follows from the full 
 ``keeper.ContextKeeper`` runs those plans for an agent; its one request, the summary,
 goes through the agent's normal call path.
 """
-
-from agent.context.settings import CompactionSettings
-
-__all__ = ["CompactionSettings"]

@@ -18,9 +18,8 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from agent.call import CallResult
+from agent.config import CompactionSettings
 from agent.context.compaction import apply_compaction, plan_compaction
-from agent.context.settings import CompactionSettings
 from agent.context.state import ContextState
 from agent.context.summary import CallFn, Recover, Stop, SummaryJob, summarise
 from agent.context.tokens import fixed_tokens, messages_tokens, text_tokens
@@ -41,6 +40,7 @@ from agent.context.window import (
 from agent.events import AgentEvent, Compacted, ContextFill, ContextTrimmed, ModelCallFinished, ModelCallStarted, Notice
 from agent.messages import Message
 from agent.providers.base import ModelRequest, Provider
+from agent.recovery.outcome import CallResult
 from agent.recovery.policy import describe
 
 __all__ = ["CallFn", "ContextKeeper", "Prepared", "Recover", "TurnFigures"]

@@ -9,15 +9,15 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from agent.call import CallResult
+from agent.config import CompactionSettings
 from agent.context.compaction import CompactionPlan, drop_points, summary_request
-from agent.context.settings import CompactionSettings
 from agent.context.trimming import plan_trim
 from agent.context.window import overflow_facts
 from agent.events import AgentEvent, Notice
 from agent.messages import Message
 from agent.providers.base import ModelRequest, Provider
 from agent.recovery.messages import call_failure_message
+from agent.recovery.outcome import CallResult
 
 Recover = Callable[[CallResult, ModelRequest], Generator[AgentEvent, None, "ModelRequest | None"]]
 CallFn = Callable[[ModelRequest, "Recover | None"], Generator[AgentEvent, None, CallResult]]

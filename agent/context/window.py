@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.context.settings import CompactionSettings
+from agent.config import CompactionSettings
 from agent.context.tokens import messages_tokens
 from agent.messages import Message
 

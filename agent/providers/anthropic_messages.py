@@ -17,11 +17,7 @@ from agent.providers.base import (
     StreamErrorEvent,
 )
 from agent.providers.caching import mark_anthropic
-from agent.providers.common import LeasedStream, ProviderBase
-from agent.providers.error_text import read_error, retry_advice
-from agent.providers.profiles import FINE_GRAINED_TOOL_STREAMING
-from agent.providers.sse import iter_sse, json_object
-from agent.streaming.deltas import (
+from agent.providers.deltas import (
     BlockEnd,
     Delta,
     KeepAlive,
@@ -36,6 +32,11 @@ from agent.streaming.deltas import (
     ToolCallBegin,
     UsageChunk,
 )
+from agent.providers.error_text import read_error, retry_advice
+from agent.providers.lease import LeasedStream
+from agent.providers.profiles import FINE_GRAINED_TOOL_STREAMING
+from agent.providers.provider_base import ProviderBase
+from agent.providers.sse import iter_sse, json_object
 
 WIRE = "anthropic_messages"
 _STOP_REASONS: dict[str, StopReason] = {

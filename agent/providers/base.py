@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from agent.cost import Prices
 from agent.messages import Message
-from agent.streaming.deltas import Delta
+from agent.pricing import Prices
+from agent.providers.deltas import Delta
 
 ErrorKind = Literal[
     "http_status",  # the server answered with an error status before streaming

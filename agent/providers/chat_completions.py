@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_call_id
+from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, new_call_id, parse_arguments
 from agent.providers.base import (
     ErrorFacts,
     ErrorKind,
@@ -20,13 +20,7 @@ from agent.providers.base import (
     StreamErrorEvent,
 )
 from agent.providers.caching import mark_chat
-from agent.providers.common import LeasedStream, ProviderBase
-from agent.providers.error_text import body_error, read_error, retry_advice, upstream_error
-from agent.providers.server_errors import fitting_output, one_line_server_error
-from agent.providers.server_info import window_in_error
-from agent.providers.sse import iter_sse, json_object
-from agent.streaming.accumulator import parse_arguments
-from agent.streaming.deltas import (
+from agent.providers.deltas import (
     Delta,
     KeepAlive,
     StopChunk,
@@ -38,6 +32,12 @@ from agent.streaming.deltas import (
     ToolCallBegin,
     UsageChunk,
 )
+from agent.providers.error_text import body_error, read_error, retry_advice, upstream_error
+from agent.providers.lease import LeasedStream
+from agent.providers.provider_base import ProviderBase
+from agent.providers.server_errors import fitting_output, one_line_server_error
+from agent.providers.server_info import window_in_error
+from agent.providers.sse import iter_sse, json_object
 
 WIRE = "chat_completions"
 _FINISH_REASONS: dict[str, StopReason] = {

@@ -12,10 +12,10 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.call import CallResult, ProviderHealth
 from agent.config import FallbackSpec
 from agent.events import AgentEvent, ConnectionReset, FallbackActivated, FallbackExhausted, Notice
 from agent.providers.base import Provider
+from agent.recovery.outcome import CallResult, ProviderHealth
 from agent.recovery.policy import FailureClass, describe
 from agent.streaming.watchdog import Clock
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from agent.recovery.policy import describe
 
 if TYPE_CHECKING:
-    from agent.call import CallResult
     from agent.providers.base import ErrorFacts, Provider
+    from agent.recovery.outcome import CallResult
 
 _TIMES = {1: "once", 2: "twice", 3: "three times"}
 # The re-read without streaming (agent/call.py), by why it was needed.

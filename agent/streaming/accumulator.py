@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart, new_call_id
-from agent.streaming.deltas import (
+from agent.messages import Message, Part, TextPart, ThinkingPart, ToolCallPart, new_call_id, parse_arguments
+from agent.providers.deltas import (
     BlockEnd,
     Delta,
     KeepAlive,
@@ -120,19 +120,6 @@ class _ToolCallBuilder:
 
 
 _Builder = _TextBuilder | _ThinkingBuilder | _ToolCallBuilder
-
-
-def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
-    """Parse tool-call argument text; an empty text means no arguments."""
-    if not raw.strip():
-        return {}, None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return {}, f"the arguments are not valid JSON ({exc.msg} at character {exc.pos})"
-    if not isinstance(value, dict):
-        return {}, f"the arguments must be a JSON object, not {type(value).__name__}"
-    return value, None
 
 
 def target_from_partial(raw: str) -> str | None:

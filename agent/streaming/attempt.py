@@ -14,7 +14,6 @@ from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from agent.cost import Prices
 from agent.events import (
     AgentEvent,
     ConnectionReset,
@@ -24,9 +23,10 @@ from agent.events import (
     ToolCallStreaming,
     Waiting,
 )
+from agent.pricing import Prices
 from agent.providers.base import ErrorFacts, ModelRequest, Provider, ResetReport
+from agent.providers.deltas import Delta, KeepAlive, TextChunk, ThinkingChunk, ToolCallBegin, UsageChunk
 from agent.streaming.accumulator import Accumulator, ResponseSnapshot
-from agent.streaming.deltas import Delta, KeepAlive, TextChunk, ThinkingChunk, ToolCallBegin, UsageChunk
 from agent.streaming.seam import SeamJoiner
 from agent.streaming.watchdog import Clock, StaleWatchdog, StallLimits, Verdict
 from agent.streaming.worker import Failed, Finished, StreamWorker, Wake

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.providers.base import ProviderStream
-from agent.streaming.deltas import Delta
+from agent.providers.deltas import Delta
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,10 +78,7 @@ def llama_server_context(body: dict[str, Any], window: int) -> Refusal | None:
     tokens = prompt_tokens(body)
     if tokens < window:
         return None
-    message = (
-        f"request ({tokens} tokens) exceeds the available context size ({window} tokens), "
-        "try increasing it"
-    )
+    message = f"request ({tokens} tokens) exceeds the available context size ({window} tokens), try increasing it"
     extra = {"n_prompt_tokens": tokens, "n_ctx": window}
     return Refusal(message, error_type="exceed_context_size_error", extra=extra)
 

@@ -86,6 +86,8 @@ def _openrouter_no_prefill(body: dict[str, Any]) -> Refusal | None:
 def _openai_context_window(body: dict[str, Any], window: int) -> Refusal | None:
     message = v.openai_context_window(body, window)
     return Refusal(message, code="context_length_exceeded", param="messages") if message else None
+
+
 def _openrouter_cache_control_limit(body: dict[str, Any]) -> Refusal | None:
     if "claude" not in str(body.get("model") or "").lower():  # only Anthropic counts markers
         return None
@@ -190,15 +192,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "openai_context_window",
         _OPENAI,
-        "400 code context_length_exceeded, \"This model's maximum context length is N tokens. However, ...\" "
+        '400 code context_length_exceeded, "This model\'s maximum context length is N tokens. However, ..." '
         "(OpenAI chat completions)",
         sized=_openai_context_window,
     ),
     Rule(
         "openrouter_context_window",
         _OPENROUTER,
-        "400 \"This endpoint's maximum context length is N tokens. However, you requested about M tokens\" "
-        "(OpenRouter)",
+        '400 "This endpoint\'s maximum context length is N tokens. However, you requested about M tokens" (OpenRouter)',
         sized=v.openrouter_context_window,
     ),
     Rule(

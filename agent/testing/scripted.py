@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-from agent.cost import Prices
+from agent.pricing import Prices
 from agent.providers.base import ErrorFacts, ModelRequest, ProviderStream, ResetReport
-from agent.streaming.deltas import (
+from agent.providers.deltas import (
     Delta,
     StopChunk,
     StopReason,

@@ -101,9 +101,7 @@ def test_a_gap_in_the_middle_of_a_reply_is_caught_by_the_tight_limit(
     assert events[-1].final_text == "Half the rest."
 
 
-def test_a_local_server_gets_a_long_first_token_limit_for_its_prefill(
-    sim: ProviderSimulator, tmp_path: Path
-) -> None:
+def test_a_local_server_gets_a_long_first_token_limit_for_its_prefill(sim: ProviderSimulator, tmp_path: Path) -> None:
     sim.behaviour(lambda request: Reply(Text("ok")))
     with AIAgent(provider="openai", model="o3", base_url=sim.openai_base_url, api_key="k", workdir=tmp_path) as agent:
         started = of_kind(list(agent.stream("q")), "model_call_started")[0]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.messages import TextPart, ToolCallPart
-from agent.streaming.accumulator import Accumulator, target_from_partial
-from agent.streaming.deltas import (
+from agent.providers.deltas import (
     BlockEnd,
     StopChunk,
     StreamEnd,
@@ -14,6 +13,7 @@ from agent.streaming.deltas import (
     ToolArgsChunk,
     ToolCallBegin,
 )
+from agent.streaming.accumulator import Accumulator, target_from_partial
 from tests.wire import accumulate, sample_bytes, sdk_deltas
 
 ANTHROPIC = "anthropic_messages"

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from agent.assembly import provider_from
-from agent.config import FallbackSpec, Settings
+from agent.config import CompactionSettings, FallbackSpec, Settings
 from agent.config_file import CONFIG_NAME, config_path, load_settings, read_config
-from agent.context.settings import CompactionSettings
 from agent.errors import ConfigError, MissingKeyError
 from agent.providers.profiles import PROFILES
 

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from agent.call import CallResult
+from agent.config import CompactionSettings
 from agent.context.compaction import SUMMARY_REQUEST_MARK
 from agent.context.keeper import ContextKeeper, Prepared, Recover
-from agent.context.settings import CompactionSettings
 from agent.context.state import SUMMARY_MARK, ContextState
 from agent.context.trimming import is_stub
 from agent.events import AgentEvent, ModelCallFinished, ModelCallStarted, TextDelta
 from agent.messages import TextPart, user_message
 from agent.providers.base import ErrorFacts, ModelRequest
+from agent.recovery.outcome import CallResult
 from agent.recovery.policy import RetryDecision
 from agent.testing import ScriptedProvider
 from tests.context_helpers import pairs_intact, task_history, tool_round

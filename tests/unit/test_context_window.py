@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.context.settings import CompactionSettings
+from agent.config import CompactionSettings
 from agent.context.tokens import messages_tokens, text_tokens
 from agent.context.window import (
     MIN_ANSWER_TOKENS,

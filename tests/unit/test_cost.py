@@ -7,20 +7,11 @@ from pathlib import Path
 import pytest
 
 from agent.config_file import read_config, resolve_settings
-from agent.cost import (
-    CostTally,
-    Spend,
-    Waste,
-    cache_hit_share,
-    cost_of,
-    discarded_reply_waste,
-    failed_attempt_waste,
-    format_usd,
-    recovery_waste,
-)
+from agent.cost import Spend, Waste, discarded_reply_waste, failed_attempt_waste, recovery_waste
 from agent.errors import ConfigError
 from agent.messages import TextPart, ThinkingPart
 from agent.models import ModelCatalog
+from agent.pricing import CostTally, cache_hit_share, cost_of, format_usd
 from agent.streaming.accumulator import CutToolCall, ResponseSnapshot
 from agent.usage import Usage
 
@@ -88,7 +79,7 @@ def test_the_config_file_takes_prices_and_cache_settings(tmp_path: Path) -> None
     path = tmp_path / "config.toml"
     path.write_text(
         'cache_ttl = "1h"\nprompt_caching = true\n'
-        '[providers.custom]\nprompt_cache_key = true\n'
+        "[providers.custom]\nprompt_cache_key = true\n"
         '[models."qwen3-coder"]\ninput_price = 0.3\noutput_price = 1.2\ncache_read_price = 0.03\n'
     )
     settings = resolve_settings(read_config(path))

@@ -3,10 +3,10 @@ the conversation has moved to one it stays there (it no longer fits the primary)
 
 from __future__ import annotations
 
-from agent.call import CallResult
 from agent.config import FallbackSpec
 from agent.providers.base import ErrorFacts, Provider
 from agent.recovery.fallback import ProviderChain
+from agent.recovery.outcome import CallResult
 from agent.recovery.policy import RetryDecision
 from agent.testing import ScriptedProvider
 

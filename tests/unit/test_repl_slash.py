@@ -11,10 +11,11 @@ import pytest
 
 from agent.cli import slash
 from agent.cli.slash import ModelSpec, SlashContext, completions, dispatch, is_command, parse, parse_model_spec
-from agent.cost import CostTally, Spend, Waste
+from agent.cost import Spend, Waste
 from agent.errors import MissingKeyError
 from agent.events import AgentEvent, TextDelta, TurnFinished
 from agent.messages import user_message
+from agent.pricing import CostTally
 from agent.sessions import SessionStore
 
 

@@ -9,12 +9,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from agent.call import CallContext, CallResult, CallSettings, ProviderHealth, model_call
+from agent.call import CallContext, CallSettings, model_call
 from agent.continuation import RUNTIME_NOTE
 from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart
 from agent.providers.base import ErrorFacts, ModelRequest, Provider, ResetReport, ToolSpec
-from agent.streaming.accumulator import Accumulator, ResponseSnapshot
-from agent.streaming.deltas import (
+from agent.providers.deltas import (
     Delta,
     StopChunk,
     StreamEnd,
@@ -23,6 +22,8 @@ from agent.streaming.deltas import (
     ToolCallBegin,
     UsageChunk,
 )
+from agent.recovery.outcome import CallResult, ProviderHealth
+from agent.streaming.accumulator import Accumulator, ResponseSnapshot
 from agent.testing.scripted import ScriptedError, ScriptedProvider, ScriptedReply, ScriptExhausted
 
 T = TypeVar("T")

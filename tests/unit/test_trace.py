@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 
 from agent.providers.base import ErrorFacts
-from agent.streaming.accumulator import Accumulator
-from agent.streaming.attempt import AttemptResult
-from agent.streaming.deltas import (
+from agent.providers.deltas import (
     BlockEnd,
     Delta,
     KeepAlive,
@@ -28,6 +26,8 @@ from agent.streaming.deltas import (
     ToolCallBegin,
     UsageChunk,
 )
+from agent.streaming.accumulator import Accumulator
+from agent.streaming.attempt import AttemptResult
 from agent.trace import TraceWriter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,7 +255,7 @@ def test_a_killed_process_keeps_what_it_wrote(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     script = (
         "import sys, time\n"
-        "from agent.streaming.deltas import TextChunk\n"
+        "from agent.providers.deltas import TextChunk\n"
         "from agent.trace import TraceWriter\n"
         "trace = TraceWriter(sys.argv[1])\n"
         "trace.attempt_started(1, 1, 'anthropic', 'm')\n"

@@ -26,9 +26,7 @@ def test_merged_takes_the_later_figures_it_reports() -> None:
 
 
 def test_chat_completions_prompt_tokens_are_split_into_the_cached_part() -> None:
-    chunk = chat_usage(
-        {"prompt_tokens": 1000, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 900}}
-    )
+    chunk = chat_usage({"prompt_tokens": 1000, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 900}})
     assert (chunk.input_tokens, chunk.cache_read_tokens, chunk.cache_write_tokens) == (100, 900, None)
     assert chat_usage({"completion_tokens": 3}).input_tokens is None
 

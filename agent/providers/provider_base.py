@@ -1,9 +1,10 @@
-"""What both wire adapters share: client ownership, leased streams, error facts."""
+"""What both wire adapters share: the client's life cycle, the facts of common errors,
+and what a provider learns from its answers (a gateway's headers)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from agent.models import ModelCatalog, ModelInfo
@@ -16,46 +17,11 @@ from agent.providers.base import (
     StaleStreamError,
 )
 from agent.providers.connection import ConnectionManager
+from agent.providers.estimate import estimate_request_tokens
 from agent.providers.options import ProviderOptions
 from agent.providers.profiles import ProviderProfile
-from agent.streaming.deltas import Delta
 
 _GATEWAY_HEADERS = ("x-litellm-", "llm_provider-")
-
-
-class LeasedStream:
-    """A response stream that holds a lease on the client that sent it, so a reset
-    never closes that client while this stream's owner is still reading."""
-
-    def __init__(
-        self,
-        manager: ConnectionManager[Any],
-        send: Callable[[Any], Any],
-        translate: Callable[[Any], Iterator[Delta]],
-    ) -> None:
-        self._lease = manager.lease()
-        client = self._lease.__enter__()
-        try:
-            self._sdk_stream = send(client)
-        except BaseException:
-            self._lease.__exit__(None, None, None)
-            raise
-        self._translate = translate
-        self._closed = False
-
-    def __iter__(self) -> Iterator[Delta]:
-        return self._translate(self._sdk_stream)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            close = getattr(self._sdk_stream, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._lease.__exit__(None, None, None)
 
 
 class ProviderBase:
@@ -171,9 +137,7 @@ class ProviderBase:
 
     def output_limit(self, request: ModelRequest) -> int | None:
         window = self._read_server_limits()
-        return self.profile.output_tokens(
-            self.model_info, request.max_tokens, estimate_request_tokens(request), window
-        )
+        return self.profile.output_tokens(self.model_info, request.max_tokens, estimate_request_tokens(request), window)
 
     def cut_means_full_context(self, request: ModelRequest, sent: int | None) -> bool:
         """A length cut of ``request`` (sent with max_tokens ``sent``) came from a full context."""
@@ -202,17 +166,3 @@ class ProviderBase:
 
 def _close_client(client: Any) -> None:
     client.close()
-
-
-def estimate_request_tokens(request: ModelRequest) -> int:
-    """A cheap estimate (about four characters a token) of the request's input size."""
-    chars = len(request.system)
-    for message in request.messages:
-        for part in message.parts:
-            for value in (getattr(part, "text", ""), getattr(part, "content", "")):
-                chars += len(value) if isinstance(value, str) else 0
-            arguments = getattr(part, "arguments", None)
-            if arguments:
-                chars += len(repr(arguments))
-    chars += sum(len(t.description) + len(repr(t.schema)) for t in request.tools)
-    return chars // 4
