@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from agent.batch.limiter import LimiterHandle
-from agent.cost import Prices
+from agent.pricing import Prices
 from agent.providers.base import ErrorFacts, ModelRequest, Provider, ProviderStream, ResetReport
-from agent.streaming.deltas import Delta
+from agent.providers.deltas import Delta
 
 T = TypeVar("T")
 WAIT_SLICE = 0.25  # how long one acquire call may wait: bounds how late a cancel is seen
