@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.assembly import build_chain, provider_from
+from agent.assembly import ProviderWrapper, build_chain, provider_from
 from agent.call import CallContext, CallSettings
 from agent.config import CompactionSettings, FallbackSpec, Settings, settings_from_env
 from agent.context.state import ContextState
@@ -61,6 +61,8 @@ class AIAgent:
     (a ConfigError says why when it cannot work here).
     ``compaction`` configures how a long conversation is kept inside the model's context
     window (``CompactionSettings``, a dict of its fields, or False to turn it off).
+    ``wrap_provider(provider)`` is applied to every provider of the chain, fallbacks
+    included (the batch runner's rate limiter).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class AIAgent:
         first_token_timeout: float | None = None,
         retry_budget: float | None = None,
         compaction: CompactionSettings | bool | dict[str, Any] | None = None,
+        wrap_provider: ProviderWrapper | None = None,
     ) -> None:
         instance = None if provider is None or isinstance(provider, str) else provider
         base = settings or Settings().with_values(**settings_from_env())
@@ -117,7 +120,8 @@ class AIAgent:
         self._sandbox = _checked_sandbox(self.settings, self.workdir)
         self._credentials = CredentialGuard()
         self._clock = clock
-        self._chain = build_chain(self.settings, instance, clock)
+        self._wrap = wrap_provider
+        self._chain = build_chain(self.settings, instance, clock, wrap_provider)
         self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
         self._approve = approve
         self._observer = stream_observer
@@ -237,12 +241,12 @@ class AIAgent:
             settings = self.settings.with_values(model=model, base_url=base_url, api_key=api_key, api_mode=api_mode)
         new_primary = provider_from(settings)  # fails clearly before anything changes
         old = self._chain
-        self._chain = build_chain(settings, new_primary, self._clock)
+        self._chain = build_chain(settings, new_primary, self._clock, self._wrap)
         self.settings = settings
         old.close()
         if self._session is not None:
             self._session.store.set_model(self._session.session_id, new_primary.name, new_primary.model)
-        return new_primary
+        return self._chain.current
 
     def resume_session(self, which: str, home: str | Path | None = None) -> None:
         """Switch to a saved session ("latest" or an id): its history and stall ledger."""

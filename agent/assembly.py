@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import replace
 
 from agent.config import FallbackSpec, Settings, default_provider
@@ -101,11 +102,22 @@ def _file_seconds(settings: Settings, key: str, spec: FallbackSpec, top: float |
     return float(value) if value is not None else top
 
 
-def build_chain(settings: Settings, primary: Provider | None, clock: Clock) -> ProviderChain:
+ProviderWrapper = Callable[[Provider], Provider]
+
+
+def build_chain(
+    settings: Settings, primary: Provider | None, clock: Clock, wrap: ProviderWrapper | None = None
+) -> ProviderChain:
+    """The primary and its fallbacks; ``wrap`` (e.g. a batch's rate limiter) is applied to
+    every provider of the chain, the primary and each fallback as it is built."""
+
+    def wrapped(provider: Provider) -> Provider:
+        return wrap(provider) if wrap is not None else provider
+
     return ProviderChain(
-        primary if primary is not None else provider_from(settings),
+        wrapped(primary if primary is not None else provider_from(settings)),
         list(settings.fallbacks),
-        lambda spec: provider_from(fallback_settings(settings, spec)),
+        lambda spec: wrapped(provider_from(fallback_settings(settings, spec))),
         cooldown=settings.fallback_cooldown,
         clock=clock,
     )

@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="An agent conversation loop that does not lose your work when an LLM provider stalls. "
         "Without -q it opens a chat; with piped input it answers that input once. "
-        f"`{PROG} sessions` lists the saved conversations.",
+        f"`{PROG} sessions` lists the saved conversations; `{PROG} batch TASKS.jsonl --out RESULTS.jsonl` "
+        "runs a task file (see `stayline batch --help`).",
         epilog="Settings come from the flags, then the environment, then $STAYLINE_HOME/config.toml. "
         "Exit codes: 0 completed, 1 the turn failed, 2 usage or configuration error, 130 interrupted.",
     )
@@ -209,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         from agent.cli.session_list import sessions_command
 
         return sessions_command(argv[1:], stayline_home())
+    if argv[:1] == ["batch"]:
+        from agent.cli.batch import batch_command
+
+        return batch_command(argv[1:], stayline_home())
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

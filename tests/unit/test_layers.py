@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.config_file",
     ),
     ("agent.agent", "agent"),
-    ("agent.cli",),
+    ("agent.cli", "agent.batch"),
 ]
 SIDE = {"agent.testing": 3}  # the simulator: up to the streaming layer's wire types
 

@@ -19,6 +19,7 @@ PUBLIC = [
     "tools/decorator.py",
     "agent/testing/__init__.py",
     "agent/testing/scripted.py",
+    "agent/batch/__init__.py",
 ]
 
 
@@ -50,10 +51,11 @@ def test_every_public_name_has_a_docstring() -> None:
     import inspect
 
     import agent
+    import agent.batch
     import agent.testing
 
     missing = []
-    for module in (agent, agent.testing):
+    for module in (agent, agent.testing, agent.batch):
         for name in module.__all__:
             value = getattr(module, name)
             doc = getattr(value, "__doc__", None) or ""
