@@ -46,6 +46,7 @@ def _seconds_or_zero(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``stayline batch``'s flags; ``--help`` lists them in the order added here."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run every task of a JSONL task file, each with its own agent in its own fresh workdir, "
@@ -56,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit codes: 0 every task completed, 1 some failed or a line was bad, 2 usage or configuration error, "
         "130 interrupted.",
     )
+    _add_batch_flags(parser)
+    _add_request_flags(parser)
+    _add_limit_flags(parser)
+    parser.add_argument("--yolo", action="store_true", help="run dangerous commands (otherwise they are refused)")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="run commands under bubblewrap: only the workdir writable, no network"
+    )
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $STAYLINE_HOME/config.toml)")
+    return parser
+
+
+def _add_batch_flags(parser: argparse.ArgumentParser) -> None:
+    """The batch itself: the task and results files, who runs the tasks, and what is kept."""
     parser.add_argument("tasks", metavar="TASKS.jsonl", help="the task file, one JSON object a line")
     parser.add_argument("--out", required=True, metavar="RESULTS.jsonl", help="the results file (appended to)")
     parser.add_argument(
@@ -76,11 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--retry-failed", action="store_true", help="run failed tasks again too (not only missing ones)"
     )
+
+
+def _add_request_flags(parser: argparse.ArgumentParser) -> None:
+    """Where every task's requests go, unless its line says otherwise."""
     parser.add_argument("--provider", choices=PROVIDERS, help="default provider of every task")
     parser.add_argument("--model", help="default model of every task")
     parser.add_argument("--base-url", metavar="URL", help="API endpoint (required for --provider custom)")
     parser.add_argument("--api-mode", choices=API_MODES, help="wire protocol of a custom endpoint")
     parser.add_argument("--api-key", metavar="KEY", help="API key (default: the provider's key variable)")
+
+
+def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """Limits and recovery of every task: output and model calls, stall limits, retries, fallbacks."""
     parser.add_argument("--max-tokens", type=whole_number(1), metavar="N", help="output token limit per model call")
     parser.add_argument("--max-iterations", type=whole_number(1), metavar="N", help="model calls per task at most")
     parser.add_argument("--max-retries", type=whole_number(0), metavar="N", help="retries after a failed model call")
@@ -97,12 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fallback", dest="fallbacks", action="append", metavar="PROVIDER:MODEL", help="fallback model (repeatable)"
     )
-    parser.add_argument("--yolo", action="store_true", help="run dangerous commands (otherwise they are refused)")
-    parser.add_argument(
-        "--sandbox", action="store_true", help="run commands under bubblewrap: only the workdir writable, no network"
-    )
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $STAYLINE_HOME/config.toml)")
-    return parser
 
 
 def batch_command(argv: list[str], home: Path) -> int:
@@ -131,7 +147,7 @@ def batch_command(argv: list[str], home: Path) -> int:
 def _with_single_shot_defaults(args: argparse.Namespace) -> None:
     """Give every single-shot flag that batch does not have its "not given" default, so the
     shared settings code (``load_cli_settings``) reads the same names for both."""
-    from agent.cli.main import build_parser as single_shot_parser
+    from agent.cli.flags import build_parser as single_shot_parser
 
     for name, value in vars(single_shot_parser().parse_args([])).items():
         if not hasattr(args, name):

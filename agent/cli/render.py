@@ -61,11 +61,42 @@ def status_line(event: AgentEvent) -> str | None:
     """The progress line for ``event``, or None for events that are not shown as a status
     (streamed text and thinking, call bookkeeping, the final ``TurnFinished``)."""
     match event:
+        case ToolCallStarted() | ToolCallFinished() | StallGuidance():
+            return _tool_status(event)
+        case Retrying() | RetryWaiting():
+            return _retry_status(event)
+        case Stalled() | Waiting() | ConnectionReset() | Continuing():
+            return _stream_status(event)
+        case FallbackActivated():
+            return f"⇄ {one_line(event.message)}"
+        case FallbackExhausted(answers=answers):
+            told = "; ".join(one_line(answer, 80) for answer in answers) or "no answer"
+            return f"✗ every provider in the fallback chain failed: {one_line(told, 160)}"
+        case ContextTrimmed() | Compacted():
+            return _context_status(event)
+        case Notice(message=message, level=level):
+            prefix = "" if level == "info" else f"{level}: "
+            return f"• {prefix}{one_line(message)}"
+    return None
+
+
+def _tool_status(event: ToolCallStarted | ToolCallFinished | StallGuidance) -> str:
+    """A tool call starting or ending, or one that keeps getting cut off."""
+    match event:
         case ToolCallStarted(name=name, target=target):
             return f"→ {_tool_label(name, target)}"
         case ToolCallFinished(name=name, target=target, is_error=is_error, summary=summary, duration=duration):
             mark = "✗" if is_error else "✓"
             return f"{mark} {_tool_label(name, target)}  {one_line(summary, 100)} ({duration:.1f}s)"
+        case StallGuidance(tool=tool, target=target):
+            label = _tool_label(tool, target)
+            return f"✂ {label} kept getting cut off; asking the model to send it in smaller pieces"
+
+
+def _retry_status(event: Retrying | RetryWaiting) -> str | None:
+    """A retry after a failed call (``of=0``: a busy provider, retried within the budget),
+    and the countdown to it."""
+    match event:
         case Retrying(attempt=attempt, of=0, reason=reason, delay=delay, budget_left=left):
             return f"↻ {_busy_word(reason)}; retrying in {_duration(delay)}, attempt {attempt}{_more(left)}: " + (
                 one_line(reason, 120)
@@ -77,6 +108,11 @@ def status_line(event: AgentEvent) -> str | None:
             if left % 10 or not left:  # a line every ten seconds is a countdown, not a flood
                 return None
             return f"… retrying in {_duration(left)}, attempt {attempt}{_more(budget)}"
+
+
+def _stream_status(event: Stalled | Waiting | ConnectionReset | Continuing) -> str:
+    """What happened to the stream: a stall, a long wait, a connection reset, a continuation."""
+    match event:
         case Stalled(seconds=seconds, phase=phase, keepalives=keepalives):
             line = "⚠ " + _STALLED.get(phase, _STALLED["between_deltas"]).format(seconds=seconds)
             return line.replace("; dropping", " (only keep-alives came); dropping") if keepalives else line
@@ -89,14 +125,11 @@ def status_line(event: AgentEvent) -> str | None:
             return f"⚠ connection reset failed ({one_line(caller, 40)}){extra}"
         case Continuing(reason=reason):
             return f"↪ continuing: {one_line(reason, 120)}"
-        case FallbackActivated():
-            return f"⇄ {one_line(event.message)}"
-        case FallbackExhausted(answers=answers):
-            told = "; ".join(one_line(answer, 80) for answer in answers) or "no answer"
-            return f"✗ every provider in the fallback chain failed: {one_line(told, 160)}"
-        case StallGuidance(tool=tool, target=target):
-            label = _tool_label(tool, target)
-            return f"✂ {label} kept getting cut off; asking the model to send it in smaller pieces"
+
+
+def _context_status(event: ContextTrimmed | Compacted) -> str:
+    """Room made in the context window: old tool output stubbed, or earlier messages summarised."""
+    match event:
         case ContextTrimmed(results=results, tokens_before=before, tokens_after=after):
             plural = "" if results == 1 else "s"
             return f"≋ context: {results:,} old tool output{plural} replaced by stubs ({before:,} → {after:,} tokens)"
@@ -105,10 +138,6 @@ def status_line(event: AgentEvent) -> str | None:
                 f"≋ context: {messages:,} earlier messages replaced by a {summary:,}-token summary "
                 f"({before:,} → {after:,} tokens)"
             )
-        case Notice(message=message, level=level):
-            prefix = "" if level == "info" else f"{level}: "
-            return f"• {prefix}{one_line(message)}"
-    return None
 
 
 FILL_SHOWN_FROM = 0.5  # the chat shows the window's fill from half full, at each tenth

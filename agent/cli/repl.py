@@ -53,61 +53,75 @@ def render_turn(agent: Any, start: Callable[[], Iterator[AgentEvent]], view: Tur
     """Consume a turn's events onto ``view``. The first Ctrl+C interrupts the turn (the
     chat continues, the partial answer stays in the conversation); a second one raises
     ``KeyboardInterrupt`` to the caller."""
-    tool_running = False
-    fill_shown = 0.0  # the window's fill last shown (from half full, at each new tenth)
+    shown = _TurnDisplay(view)
 
     def on_interrupt() -> None:
         agent.interrupt()
         # The interrupt stops a running command too (ToolContext.cancel): say so.
-        hint = ": stopping the running tool" if tool_running else ""
+        hint = ": stopping the running tool" if shown.tool_running else ""
         view.status(f"■ interrupting{hint}… (Ctrl+C again to quit)")
 
-    finished: TurnFinished | None = None
     view.begin_turn()
     try:
         with InterruptGuard(on_interrupt) as guard:
             for event in start():
-                match event:
-                    case TurnStarted():
-                        if guard.pressed:
-                            agent.interrupt()  # stream() cleared the flag when the turn began
-                    case ModelCallStarted() | ThinkingDelta():
-                        view.activity("thinking…")
-                    case ToolCallStreaming(name=name):
-                        view.activity(f"writing a {one_line(name, 40)} call…")
-                    case ToolCallStarted():
-                        tool_running = True
-                        view.tool_started(event)
-                    case ToolCallFinished():
-                        tool_running = False
-                        view.tool_finished(event)
-                    case Waiting(seconds=seconds):
-                        view.waiting(seconds)
-                    case ConnectionReset(caller="interrupt", ok=True):
-                        pass  # the user's own Ctrl+C; "interrupted" says it all
-                    case ContextFill():
-                        fill = fill_line(event, fill_shown)
-                        if fill is not None:
-                            fill_shown = event.fraction
-                            view.status(fill, "yellow" if event.fraction >= 0.8 else "dim")
-                    case ContextTrimmed() | Compacted():
-                        fill_shown = 0.0  # room was made: passing half again is news
-                        view.status(status_line(event) or "", "dim")
-                    case TurnFinished():
-                        finished = event
-                    case TextDelta(text=text):
-                        view.text(text)
-                    case _:
-                        line = status_line(event)
-                        if line is not None:
-                            view.status(line, status_style(event))
+                if isinstance(event, TurnStarted) and guard.pressed:
+                    agent.interrupt()  # stream() cleared the flag when the turn began
+                shown.show(event)
     finally:
         view.end_turn()
-    if finished is not None:
-        line = finish_line(finished)
+    if shown.finished is not None:
+        line = finish_line(shown.finished)
         if line is not None:
-            view.status(line, "dim" if finished.status == "interrupted" else "bold red")
-    return finished
+            view.status(line, "dim" if shown.finished.status == "interrupted" else "bold red")
+    return shown.finished
+
+
+class _TurnDisplay:
+    """One turn's events shown on a view, and what the showing remembers between them."""
+
+    def __init__(self, view: TurnView) -> None:
+        self.view = view
+        self.tool_running = False
+        self.fill_shown = 0.0  # the window's fill last shown (from half full, at each new tenth)
+        self.finished: TurnFinished | None = None
+
+    def show(self, event: AgentEvent) -> None:
+        """Put ``event`` on the view: activity, tool lines, text, or a status line."""
+        view = self.view
+        match event:
+            case TurnStarted():
+                pass  # render_turn passes on a Ctrl+C pressed before the turn began
+            case ModelCallStarted() | ThinkingDelta():
+                view.activity("thinking…")
+            case ToolCallStreaming(name=name):
+                view.activity(f"writing a {one_line(name, 40)} call…")
+            case ToolCallStarted():
+                self.tool_running = True
+                view.tool_started(event)
+            case ToolCallFinished():
+                self.tool_running = False
+                view.tool_finished(event)
+            case Waiting(seconds=seconds):
+                view.waiting(seconds)
+            case ConnectionReset(caller="interrupt", ok=True):
+                pass  # the user's own Ctrl+C; "interrupted" says it all
+            case ContextFill():
+                fill = fill_line(event, self.fill_shown)
+                if fill is not None:
+                    self.fill_shown = event.fraction
+                    view.status(fill, "yellow" if event.fraction >= 0.8 else "dim")
+            case ContextTrimmed() | Compacted():
+                self.fill_shown = 0.0  # room was made: passing half again is news
+                view.status(status_line(event) or "", "dim")
+            case TurnFinished():
+                self.finished = event
+            case TextDelta(text=text):
+                view.text(text)
+            case _:
+                line = status_line(event)
+                if line is not None:
+                    view.status(line, status_style(event))
 
 
 # -- input -------------------------------------------------------------------------------
@@ -220,13 +234,7 @@ def run_repl(
         view.status(line, style)
 
     ctx = slash.SlashContext(agent, say, run_turn, home or _default_home(history_path), {"on_new": on_new})
-    provider = agent.provider
-    view.status(
-        f"stayline · {provider.name} · {provider.model} — /help for commands, Ctrl+C stops a turn, Ctrl+D quits"
-    )
-    earlier = len(getattr(agent, "history", None) or [])
-    if earlier:
-        view.status(f"↺ continuing session {getattr(agent, 'session_id', None)} ({earlier} earlier messages)")
+    _greet(agent, view)
     while True:
         try:
             text = session.prompt(PROMPT)
@@ -246,3 +254,14 @@ def run_repl(
             return EXIT_INTERRUPTED
         except Exception as exc:  # never a traceback in the chat; the conversation goes on
             view.status(f"✗ error: {one_line(str(exc) or type(exc).__name__, 400)}", "bold red")
+
+
+def _greet(agent: AIAgent, view: TurnView) -> None:
+    """The chat's first lines: provider and model, the keys to know, and a continued session."""
+    provider = agent.provider
+    view.status(
+        f"stayline · {provider.name} · {provider.model} — /help for commands, Ctrl+C stops a turn, Ctrl+D quits"
+    )
+    earlier = len(getattr(agent, "history", None) or [])
+    if earlier:
+        view.status(f"↺ continuing session {getattr(agent, 'session_id', None)} ({earlier} earlier messages)")
