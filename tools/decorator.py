@@ -83,9 +83,7 @@ def tool(
             raise TypeError(f"{where}: *args and **kwargs are not supported")
         if param.name not in hints:
             raise TypeError(f"{where} has no type annotation")
-        options: dict[str, Any] = {"description": doc.params[param.name]} if param.name in doc.params else {}
-        if param.default is not param.empty:  # only the arguments sent are passed: the function's default applies
-            options |= {"default_factory": dict, "json_schema_extra": _schema_default(param.default)}
+        options = _field_options(param, doc)
         if hints[param.name] is not ToolContext:
             try:  # one parameter at a time, to name the one pydantic cannot describe
                 entries.append((param.name, _prepare(hints[param.name], where, ()), options))
@@ -162,11 +160,17 @@ def _object(name: str, entries: list[tuple[str, Any, dict[str, Any]]], doc: str 
     return Annotated[model, AfterValidator(lambda value: {keys[f]: getattr(value, f) for f in value.model_fields_set})]
 
 
-def _schema_default(value: Any) -> dict[str, Any]:
+def _field_options(param: inspect.Parameter, doc: DocstringInfo) -> dict[str, Any]:
+    # A parameter's field besides its type: its text from the docstring, and its default. Only the
+    # arguments sent are passed, so the function's own default applies; the schema shows it if JSON can.
+    options: dict[str, Any] = {"description": doc.params[param.name]} if param.name in doc.params else {}
+    if param.default is param.empty:
+        return options
     try:
-        return {"default": json.loads(json.dumps(value, allow_nan=False))}
+        shown = {"default": json.loads(json.dumps(param.default, allow_nan=False))}
     except (TypeError, ValueError):
-        return {}  # not expressible in JSON: the function's own default still applies
+        shown = {}  # not expressible in JSON: the function's own default still applies
+    return options | {"default_factory": dict, "json_schema_extra": shown}
 
 
 def _flatten(schema: dict[str, Any], where: str) -> dict[str, Any]:

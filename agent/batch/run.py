@@ -103,12 +103,7 @@ def run_batch(
 
         engine = LocalEngine()
     plan = tasks if isinstance(tasks, BatchPlan) else plan_batch(tasks, out, retry_failed=retry_failed)
-    job = BatchJob(
-        settings if settings is not None else Settings().with_values(**settings_from_env()),
-        Path(workdirs).resolve() if workdirs is not None else default_workdirs(out),
-        trajectories is not None,
-        max_in_flight,
-    )
+    job = _job(settings, out, workdirs, trajectories is not None, max_in_flight)
     results = ResultsFile(out) if out is not None else None
     trajectory_dir = _directory(trajectories)
     if observer is not None:
@@ -116,10 +111,7 @@ def run_batch(
     started = observer.task_started if observer is not None else None
     try:
         for outcome in engine.run(plan.to_run, job, started):
-            if trajectory_dir is not None:
-                write_trajectory(trajectory_dir, outcome)
-            if results is not None:
-                results.append(outcome.record)
+            _keep(outcome, trajectory_dir, results)
             result = TaskResult.from_record(outcome.record)
             if observer is not None:
                 observer.task_finished(result)
@@ -127,6 +119,32 @@ def run_batch(
     finally:
         if results is not None:
             results.close()
+
+
+def _job(
+    settings: Settings | None,
+    out: str | Path | None,
+    workdirs: str | Path | None,
+    keep_trajectories: bool,
+    max_in_flight: int | None,
+) -> BatchJob:
+    """What every task runs with: the defaults (None: from the environment), where the
+    workdirs go, whether to collect histories and traces, the cap on requests in flight."""
+    return BatchJob(
+        settings if settings is not None else Settings().with_values(**settings_from_env()),
+        Path(workdirs).resolve() if workdirs is not None else default_workdirs(out),
+        keep_trajectories,
+        max_in_flight,
+    )
+
+
+def _keep(outcome: TaskOutcome, trajectory_dir: Path | None, results: ResultsFile | None) -> None:
+    """Write a finished task down: its trajectory first, so that a result in the file always
+    has its trajectory beside it, then its result line."""
+    if trajectory_dir is not None:
+        write_trajectory(trajectory_dir, outcome)
+    if results is not None:
+        results.append(outcome.record)
 
 
 def default_workdirs(out: str | Path | None) -> Path:

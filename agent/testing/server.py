@@ -136,18 +136,7 @@ class SimHandler(BaseHTTPRequestHandler):
                 self._no_route()
             return
         wire, flavour = found
-        refusal: Refusal | None
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError as exc:
-            body, refusal = None, Refusal(f"There was an error parsing the body: {exc}")
-        else:
-            refusal = None if isinstance(body, dict) else Refusal("The request body must be a JSON object")
-        if refusal is None:
-            window = self.hooks.context_window(body.get("model"))
-            if window is None and local.is_local(flavour):  # a local server's own context size
-                window = self.hooks.server_settings(flavour).context_size
-            refusal = check_request(flavour, body, window)
+        body, refusal = self._checked_body(flavour, raw)
         request = self.hooks.record(
             self.conn,
             wire,
@@ -181,6 +170,19 @@ class SimHandler(BaseHTTPRequestHandler):
             self._plain_reply(request, outcome)
 
     # --- request helpers -----------------------------------------------------------------
+
+    def _checked_body(self, flavour: Flavour, raw: bytes) -> tuple[Any, Refusal | None]:
+        """The parsed body, and what the real API would refuse about it (None: nothing)."""
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError as exc:
+            return None, Refusal(f"There was an error parsing the body: {exc}")
+        if not isinstance(body, dict):
+            return body, Refusal("The request body must be a JSON object")
+        window = self.hooks.context_window(body.get("model"))
+        if window is None and local.is_local(flavour):  # a local server's own context size
+            window = self.hooks.server_settings(flavour).context_size
+        return body, check_request(flavour, body, window)
 
     def _headers(self) -> dict[str, str]:
         out: dict[str, str] = {}
