@@ -21,30 +21,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agent.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, whole_number
+from agent.cli.flags import API_MODES, PROVIDERS, seconds, seconds_or_zero
 
 if TYPE_CHECKING:
     from agent.batch.engine import Engine
     from agent.config import Settings
 
 PROG = "stayline batch"
-PROVIDERS = ("anthropic", "openai", "openrouter", "custom")  # as in agent.cli.main
-API_MODES = ("anthropic_messages", "chat_completions")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
-    return value
-
-
-def _seconds_or_zero(text: str) -> float:
-    return 0.0 if text.strip() in ("0", "0.0") else _seconds(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``stayline batch``'s flags; ``--help`` lists them in the order added here."""
     parser = argparse.ArgumentParser(
@@ -106,13 +89,13 @@ def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=whole_number(1), metavar="N", help="output token limit per model call")
     parser.add_argument("--max-iterations", type=whole_number(1), metavar="N", help="model calls per task at most")
     parser.add_argument("--max-retries", type=whole_number(0), metavar="N", help="retries after a failed model call")
-    parser.add_argument("--stale-timeout", type=_seconds, metavar="SECONDS", help="silence that counts as a stall")
+    parser.add_argument("--stale-timeout", type=seconds, metavar="SECONDS", help="silence that counts as a stall")
     parser.add_argument(
-        "--first-token-timeout", type=_seconds, metavar="SECONDS", help="the limit before the first token alone"
+        "--first-token-timeout", type=seconds, metavar="SECONDS", help="the limit before the first token alone"
     )
     parser.add_argument(
         "--retry-budget",
-        type=_seconds_or_zero,
+        type=seconds_or_zero,
         metavar="SECONDS",
         help="keep retrying a busy or rate-limited provider this long per model call (0: off)",
     )

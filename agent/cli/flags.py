@@ -37,7 +37,7 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -47,8 +47,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _seconds_or_zero(text: str) -> float:
-    return 0.0 if text.strip() in ("0", "0.0") else _seconds(text)
+def seconds_or_zero(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else seconds(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,20 +117,20 @@ def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stale-timeout",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="drop a stream that sends nothing for this long and retry (both before the first token and "
         "between tokens)",
     )
     parser.add_argument(
         "--first-token-timeout",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="the limit before the first token alone (default: longer for reasoning models and local servers)",
     )
     parser.add_argument(
         "--retry-budget",
-        type=_seconds_or_zero,
+        type=seconds_or_zero,
         metavar="SECONDS",
         help="keep retrying a busy or rate-limited provider this long per model call (default 300; 0: off)",
     )
