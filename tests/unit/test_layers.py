@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
         "agent.trace",
         "agent.result",
         "agent.config_file",
+        "agent.config_reader",
     ),
     ("agent.agent", "agent"),
     ("agent.cli", "agent.batch"),
