@@ -27,8 +27,10 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "agent.sessions",
         "agent.session_binding",
+        "agent.agent_session",
         "agent.conversation",
         "agent.credentials",
+        "agent.tool_access",
         "agent.assembly",
         "agent.trace",
         "agent.result",
