@@ -39,6 +39,7 @@ _TOP_AS_IS = (
 
 
 def config_path(home: Path, explicit: str | Path | None = None) -> Path:
+    """The config file: ``explicit`` (``--config PATH``), else ``config.toml`` in ``home``."""
     return Path(explicit).expanduser() if explicit is not None else home / CONFIG_NAME
 
 
