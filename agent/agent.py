@@ -16,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from agent.agent_session import AgentSession
 from agent.assembly import ProviderWrapper, build_chain, provider_from
 from agent.call import CallContext, CallSettings
-from agent.config import CompactionSettings, FallbackSpec, Settings, settings_from_env
+from agent.config import CompactionSettings, FallbackSpec, Settings, settings_from_arguments
 from agent.context.state import ContextState
 from agent.conversation import Conversation
 from agent.cost import Spend
-from agent.credentials import CredentialGuard
 from agent.errors import AgentBusyError, ConfigError
 from agent.events import AgentEvent, TurnFinished
 from agent.loop import run_compaction, run_turn
@@ -33,17 +33,14 @@ from agent.providers.caching import session_cache_key
 from agent.recovery.repeats import RepeatGuard
 from agent.recovery.stalls import StallLedger
 from agent.result import AgentResult
-from agent.session_binding import SessionBinding
 from agent.streaming.attempt import StreamObserver
 from agent.streaming.watchdog import Clock
 from agent.streaming.worker import StreamWorker
+from agent.tool_access import Approver, ToolAccess
 from agent.turn_state import TurnState
 from agent.usage import Usage
-from tools.base import Tool, ToolContext, ToolRegistry
+from tools.base import Tool, ToolRegistry
 from tools.builtin import builtin_tools
-from tools.sandbox import Sandbox, sandbox_problem
-
-Approver = Callable[[str, str], bool]
 
 
 class AIAgent:
@@ -93,64 +90,62 @@ class AIAgent:
         compaction: CompactionSettings | bool | dict[str, Any] | None = None,
         wrap_provider: ProviderWrapper | None = None,
     ) -> None:
-        instance = None if provider is None or isinstance(provider, str) else provider
-        base = settings or Settings().with_values(**settings_from_env())
-        self.settings = base.with_values(
+        self.settings = settings_from_arguments(
+            settings,
             provider=provider if isinstance(provider, str) else None,
             model=model,
             base_url=base_url,
             api_key=api_key,
-            workdir=Path(workdir) if workdir is not None else None,
+            workdir=workdir,
             system_prompt=system_prompt,
+            fallbacks=fallbacks,
             stale_timeout=stale_timeout,
-            stale_timeout_explicit=True if stale_timeout is not None else None,
-            first_token_timeout=first_token_timeout,
-            first_token_timeout_explicit=True if first_token_timeout is not None else None,
-            retry_budget=retry_budget,
             max_retries=max_retries,
             max_iterations=max_iterations,
             api_mode=api_mode,
             max_tokens=max_tokens,
-            fallbacks=tuple(FallbackSpec.coerce(f) for f in fallbacks) if fallbacks is not None else None,
-            compaction=CompactionSettings.coerce(compaction),
-        ).validated()
+            first_token_timeout=first_token_timeout,
+            retry_budget=retry_budget,
+            compaction=compaction,
+        )
+        self._set_up(provider, tools, history, approve, stream_observer, session, session_home, clock, wrap_provider)
+
+    def _set_up(
+        self,
+        provider: str | Provider | None,
+        tools: Iterable[Tool] | None,
+        history: Iterable[Message] | None,
+        approve: Approver | None,
+        stream_observer: StreamObserver | None,
+        session: str | None,
+        session_home: str | Path | None,
+        clock: Clock,
+        wrap_provider: ProviderWrapper | None,
+    ) -> None:
+        """Everything else the agent holds, once its settings are decided."""
+        instance = None if provider is None or isinstance(provider, str) else provider
         self.workdir = (self.settings.workdir or Path.cwd()).resolve()
         if not self.workdir.is_dir():
             raise ConfigError(f"working directory {self.workdir} does not exist")
-        self._sandbox = _checked_sandbox(self.settings, self.workdir)
-        self._credentials = CredentialGuard()
+        self._tool_access = ToolAccess(self.workdir, self.settings, approve)
         self._clock = clock
         self._wrap = wrap_provider
         self._chain = build_chain(self.settings, instance, clock, wrap_provider)
         self._tools = ToolRegistry(builtin_tools() if tools is None else tools)
-        self._approve = approve
         self._observer = stream_observer
         self._interrupt = threading.Event()
         self._workers: list[StreamWorker] = []
         self._turn_lock = threading.Lock()
-        self._ledger = StallLedger(
-            self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars
-        )
-        self._conversation = Conversation(self.settings.compaction, list(history or []), lambda: self._session)
-        self._session: SessionBinding | None = None
+        self._conversation = Conversation(self.settings.compaction, list(history or []), lambda: self._session.binding)
+        self._session = AgentSession(self._conversation, _new_ledger(self.settings))
         if session is not None:
-            self._bind_session(session, Path(session_home) if session_home else None)
+            home = Path(session_home) if session_home else None
+            self._session.start(session, home, self._chain.current, self.workdir)
         self.last_result: AgentResult | None = None
         self._total_usage = Usage()
         self._total_spend = Spend()
         self._total_api_calls = 0
         self._cache_seed = secrets.token_hex(16)  # the cache key's seed when there is no session
-
-    def _bind_session(self, which: str, home: Path | None) -> None:
-        current = self._chain.current
-        binding, stored = SessionBinding.open(which, home, current.name, current.model, self.workdir)
-        self._session = binding
-        if stored:
-            self._conversation.load(stored, binding.load_context())
-            self._ledger = binding.load_ledger(self._ledger)
-        else:
-            for message in self._conversation.full:  # a seeded history is part of the new session
-                binding.append(message)
 
     # -- conversation --------------------------------------------------------------
     @property
@@ -170,7 +165,7 @@ class AIAgent:
 
     @property
     def session_id(self) -> str | None:
-        return self._session.session_id if self._session else None
+        return self._session.session_id
 
     @property
     def provider(self) -> Provider:
@@ -217,10 +212,7 @@ class AIAgent:
 
     def new_conversation(self) -> None:
         """Start over: an empty history (and a new session when sessions are on)."""
-        self._conversation.load([], ContextState())
-        if self._session is not None:
-            current = self._chain.current
-            self._session.renew(current.name, current.model, self.workdir)
+        self._session.renew(self._chain.current, self.workdir)
 
     def switch_model(
         self,
@@ -244,24 +236,15 @@ class AIAgent:
         self._chain = build_chain(settings, new_primary, self._clock, self._wrap)
         self.settings = settings
         old.close()
-        if self._session is not None:
-            self._session.store.set_model(self._session.session_id, new_primary.name, new_primary.model)
+        self._session.set_model(new_primary)
         return self._chain.current
 
     def resume_session(self, which: str, home: str | Path | None = None) -> None:
         """Switch to a saved session ("latest" or an id): its history and stall ledger."""
         if self._turn_lock.locked():
             raise AgentBusyError("cannot switch sessions while a turn is running")
-        store_home = Path(home) if home else (self._session.store.home if self._session else None)
-        current = self._chain.current
-        binding, stored = SessionBinding.open(which, store_home, current.name, current.model, self.workdir)
-        if self._session is not None:
-            self._session.close()
-        self._session = binding
-        self._conversation.load(stored, binding.load_context())
-        self._ledger = binding.load_ledger(
-            StallLedger(self.settings.stall_threshold, self.settings.max_guidance_rounds, self.settings.chunk_chars)
-        )
+        store_home = Path(home) if home else None
+        self._session.resume(which, store_home, self._chain.current, self.workdir, _new_ledger(self.settings))
 
     # -- turns ---------------------------------------------------------------------
     def stream(self, text: str) -> Iterator[AgentEvent]:
@@ -288,8 +271,7 @@ class AIAgent:
                 yield event
         finally:
             self._conversation.settle()
-            if self._session is not None:
-                self._session.save_ledger(self._ledger)
+            self._session.save_ledger()
             self._turn_lock.release()
 
     def run(self, text: str) -> AgentResult:
@@ -343,8 +325,7 @@ class AIAgent:
     def close(self) -> None:
         """Release the providers' connections and the session store."""
         self._chain.close()
-        if self._session is not None:
-            self._session.close()
+        self._session.close()
 
     def __enter__(self) -> AIAgent:
         return self
@@ -373,12 +354,6 @@ class AIAgent:
             truncated=state.truncated,
         )
 
-    def _approval(self) -> Approver:
-        if self._approve is not None:
-            return self._approve
-        allow = self.settings.approval == "yolo"
-        return lambda tool, action: allow
-
     def _turn_state(self) -> TurnState:
         settings = self.settings
         call_settings = CallSettings(
@@ -390,46 +365,29 @@ class AIAgent:
             retry_budget=settings.retry_budget,
             escalate_early=settings.escalate_early,
         )
-        context = CallContext(call_settings, self._interrupt, self._workers, self._ledger, self._observer)
-        session = self._session
+        context = CallContext(call_settings, self._interrupt, self._workers, self._session.ledger, self._observer)
+        binding = self._session.binding
         return TurnState(
             chain=self._chain,
             history=self._conversation.working,
             tools=self._tools,
-            tool_context=self._tool_context(),
+            tool_context=self._tool_access.context(settings),
             system_prompt=settings.system_prompt or default_system_prompt(self.workdir),
             call_context=context,
             max_iterations=settings.max_iterations,
             max_tokens=settings.max_tokens,
             stream=settings.stream,
             on_message=self._conversation.keep,
-            on_tool_start=session.tool_started if session is not None else _ignore,
+            on_tool_start=binding.tool_started if binding is not None else _ignore,
             session_id=self.session_id,
             context=self._conversation.keeper,
             cache_key=session_cache_key(self.session_id or self._cache_seed),
             repeats=RepeatGuard(settings.repeat_limit),
         )
 
-    def _tool_context(self) -> ToolContext:
-        secrets = self._credentials.for_turn(self.settings)
-        return ToolContext(
-            self.workdir,
-            approve=self._approval(),
-            environment=secrets.environment,
-            redact=secrets.redact,
-            sandbox=self._sandbox,
-        )
 
-
-def _checked_sandbox(settings: Settings, workdir: Path) -> Sandbox | None:
-    """The terminal's sandbox when the settings ask for one; ConfigError when it cannot work here."""
-    if not settings.sandbox:
-        return None
-    sandbox = Sandbox(network=settings.sandbox_network)
-    problem = sandbox_problem(sandbox, workdir)
-    if problem is not None:
-        raise ConfigError(problem)
-    return sandbox
+def _new_ledger(settings: Settings) -> StallLedger:
+    return StallLedger(settings.stall_threshold, settings.max_guidance_rounds, settings.chunk_chars)
 
 
 def _ignore(item: object) -> None:

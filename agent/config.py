@@ -7,7 +7,7 @@ The CLI and ``AIAgent`` both end up with one ``Settings`` value.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -242,3 +242,46 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         "model": env.get("STAYLINE_MODEL") or None,
     }
     return {k: v for k, v in values.items() if v is not None}
+
+
+def settings_from_arguments(
+    base: Settings | None,
+    *,
+    provider: str | None,
+    model: str | None,
+    base_url: str | None,
+    api_key: str | None,
+    workdir: str | Path | None,
+    system_prompt: str | None,
+    fallbacks: Iterable[FallbackSpec | str | Mapping[str, Any]] | None,
+    stale_timeout: float | None,
+    max_retries: int | None,
+    max_iterations: int | None,
+    api_mode: str | None,
+    max_tokens: int | None,
+    first_token_timeout: float | None,
+    retry_budget: float | None,
+    compaction: CompactionSettings | bool | dict[str, Any] | None,
+) -> Settings:
+    """``AIAgent``'s arguments (None: not given) applied over ``base``, or without it over
+    the environment and the defaults; checked."""
+    base = base or Settings().with_values(**settings_from_env())
+    return base.with_values(
+        provider=provider,
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        workdir=Path(workdir) if workdir is not None else None,
+        system_prompt=system_prompt,
+        stale_timeout=stale_timeout,
+        stale_timeout_explicit=True if stale_timeout is not None else None,
+        first_token_timeout=first_token_timeout,
+        first_token_timeout_explicit=True if first_token_timeout is not None else None,
+        retry_budget=retry_budget,
+        max_retries=max_retries,
+        max_iterations=max_iterations,
+        api_mode=api_mode,
+        max_tokens=max_tokens,
+        fallbacks=tuple(FallbackSpec.coerce(f) for f in fallbacks) if fallbacks is not None else None,
+        compaction=CompactionSettings.coerce(compaction),
+    ).validated()

@@ -184,7 +184,8 @@ def test_fallback_spec_parsing() -> None:
 def test_a_fallback_uses_its_own_stale_limit_from_the_config_file(
     primary: ProviderSimulator, backup: ProviderSimulator, tmp_path: Path
 ) -> None:
-    from agent.config_file import FileConfig, resolve_settings
+    from agent.config_file import resolve_settings
+    from agent.config_reader import FileConfig
     from agent.testing import Pace
 
     config = FileConfig(top={"stale_timeout": 0.5}, providers={"custom": {"stale_timeout": 5.0}})
@@ -208,7 +209,8 @@ def test_a_fallback_uses_its_own_stale_limit_from_the_config_file(
 
 def test_an_explicit_stale_limit_holds_for_fallbacks_too(tmp_path: Path) -> None:
     from agent.assembly import fallback_settings
-    from agent.config_file import FileConfig, resolve_settings
+    from agent.config_file import resolve_settings
+    from agent.config_reader import FileConfig
 
     config = FileConfig(top={"stale_timeout": 11.0}, providers={"openai": {"stale_timeout": 7.0}})
     spec = FallbackSpec("openai", "gpt-4o")

@@ -12,7 +12,8 @@ import pytest
 from agent.cli.local_servers import LocalServer, detection_ports, offer_local_server
 from agent.cli.main import build_parser, load_cli_settings
 from agent.cli.progress import Progress
-from agent.config_file import read_config, resolve_settings
+from agent.config_file import resolve_settings
+from agent.config_reader import read_config
 from agent.errors import ConfigError
 from agent.events import ModelCallStarted, Retrying, TextDelta, ToolCallStarted, Waiting
 

@@ -10,7 +10,8 @@ import pytest
 
 from agent.assembly import provider_from
 from agent.config import CompactionSettings, FallbackSpec, Settings
-from agent.config_file import CONFIG_NAME, config_path, load_settings, read_config
+from agent.config_file import CONFIG_NAME, config_path, load_settings
+from agent.config_reader import read_config
 from agent.errors import ConfigError, MissingKeyError
 from agent.providers.profiles import PROFILES
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config_file import read_config, resolve_settings
+from agent.config_file import resolve_settings
+from agent.config_reader import read_config
 from agent.cost import Spend, Waste, discarded_reply_waste, failed_attempt_waste, recovery_waste
 from agent.errors import ConfigError
 from agent.messages import TextPart, ThinkingPart
