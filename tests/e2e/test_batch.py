@@ -104,7 +104,7 @@ def test_kill_9_mid_batch_then_a_rerun_completes_exactly_the_missing_tasks(
         # Five tasks can finish; the held ones cannot until the gate opens.
         assert wait_for(lambda: len(read_results(out)) >= 3), "no results arrived"
         os.kill(batch.pid, signal.SIGKILL)
-        batch.communicate(timeout=30)
+        batch.communicate(timeout=300)
         # The workers notice their parent is gone and exit: nothing runs behind our back.
         assert wait_for(lambda: group_members(batch.pid) == [], 30), group_members(batch.pid)
     finally:
@@ -185,7 +185,7 @@ def test_ctrl_c_interrupts_the_running_tasks_and_leaves_a_resumable_output(
         assert wait_for(lambda: set(held) <= {e.task for e in model.log if e.step == 2}), "tasks never held"
         assert wait_for(lambda: "t1" in latest_statuses(read_results(out)))
         os.kill(batch.pid, signal.SIGINT)
-        stdout, stderr = batch.communicate(timeout=60)
+        stdout, stderr = batch.communicate(timeout=300)
     finally:
         if batch.poll() is None:
             batch.kill()

@@ -119,7 +119,7 @@ def test_ray_kill_9_of_the_driver_then_a_rerun_completes_exactly_the_missing_tas
     try:
         assert wait_for(lambda: len(read_results(out)) >= 2, 90), "no results arrived"
         os.kill(batch.pid, signal.SIGKILL)
-        batch.communicate(timeout=30)
+        batch.communicate(timeout=300)
     finally:
         if batch.poll() is None:
             batch.kill()
@@ -152,7 +152,7 @@ def test_ray_ctrl_c_interrupts_the_running_tasks_and_leaves_a_resumable_output(
     try:
         assert wait_for(lambda: set(held) <= {e.task for e in model.log if e.step == 2}, 90), "tasks never held"
         os.kill(batch.pid, signal.SIGINT)
-        stdout, stderr = batch.communicate(timeout=60)
+        stdout, stderr = batch.communicate(timeout=300)
     finally:
         if batch.poll() is None:
             batch.kill()
