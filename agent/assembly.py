@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import replace
 
-from agent.config import FallbackSpec, Settings, default_provider
+from agent.config import FallbackSpec, Settings, effective_provider
 from agent.errors import ConfigError, MissingKeyError
 from agent.models import ModelCatalog, normalise_model_id
 from agent.providers.base import Provider
@@ -23,7 +23,7 @@ LIST_TIMEOUT = 10.0  # the user is waiting for it; a busy local server may take 
 
 def provider_from(settings: Settings) -> Provider:
     """The provider the settings name; a clear ConfigError when it cannot work."""
-    name = settings.provider or ("custom" if settings.base_url else default_provider())
+    name = effective_provider(settings.provider, settings.base_url)
     overrides = settings.provider_overrides.get(name, {})  # [providers.NAME] of the config file
     try:
         profile = resolve_profile(name, settings.base_url or overrides.get("base_url"), settings.api_mode)

@@ -216,6 +216,12 @@ def default_provider(environ: Mapping[str, str] | None = None) -> str:
     return "anthropic"
 
 
+def effective_provider(provider: str | None, base_url: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The provider in use: the one named, else ``custom`` for a bare base URL, else the
+    first whose key is set."""
+    return provider or ("custom" if base_url else default_provider(environ))
+
+
 def _number(environ: Mapping[str, str], name: str, kind: type) -> Any:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":

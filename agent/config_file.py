@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agent.config import CompactionSettings, FallbackSpec, Settings, default_provider, settings_from_env
+from agent.config import CompactionSettings, FallbackSpec, Settings, effective_provider, settings_from_env
 from agent.config_reader import FileConfig, read_config
 from agent.errors import ConfigError
 from agent.providers.profiles import PROFILES
@@ -66,7 +66,7 @@ def resolve_settings(
     top = config.top
 
     provider = given.get("provider") or env.get("provider") or top.get("provider")
-    effective = provider or ("custom" if given.get("base_url") else default_provider(environ))
+    effective = effective_provider(provider, given.get("base_url"), environ)
     # The file's model belongs to the file's provider: a provider chosen by a flag or the
     # environment does not inherit a model name it may not serve.
     file_model = top.get("model") if top.get("provider") in (None, effective) else None

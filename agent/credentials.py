@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.config import Settings, default_provider
+from agent.config import Settings, effective_provider
 from agent.providers.profiles import PROFILES
 from tools.secrets import Redactor, child_environment
 
@@ -32,7 +32,7 @@ def provider_credentials(settings: Settings, environ: Mapping[str, str] | None =
     env = os.environ if environ is None else environ
     names = {profile.key_env for profile in PROFILES.values() if profile.key_env}
     values: set[str] = set()
-    primary = settings.provider or ("custom" if settings.base_url else default_provider(env))
+    primary = effective_provider(settings.provider, settings.base_url, env)
     entries = [(primary, settings.api_key)] + [(spec.provider, spec.api_key) for spec in settings.fallbacks]
     for name, explicit in entries:
         profile = PROFILES.get(name)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from agent.config import Settings
 
 PROG = "stayline batch"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``stayline batch``'s flags; ``--help`` lists them in the order added here."""
     parser = argparse.ArgumentParser(
@@ -153,10 +155,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     """The flags > environment > config file settings, with the provider pinned (every
     worker must pick the same one)."""
     from agent.cli.main import load_cli_settings
-    from agent.config import default_provider
+    from agent.config import effective_provider
 
     settings = load_cli_settings(args, interactive=False)
-    provider = settings.provider or ("custom" if settings.base_url else default_provider())
+    provider = effective_provider(settings.provider, settings.base_url)
     return settings.with_values(provider=provider)
 
 

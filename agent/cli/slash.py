@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.cli.flags import PROVIDERS
 from agent.cli.render import one_line
 from agent.cli.session_list import human_time
 from agent.pricing import format_usd
 
 QUIT = "quit"
-PROVIDERS = ("anthropic", "openai", "openrouter", "custom")
 KEYS_HELP = (
     "Keys: Enter sends · Alt+Enter (or Esc then Enter) inserts a new line · Tab completes a command",
     "      Up/Down recall earlier input · Ctrl+C stops a running turn (the partial answer is kept),",
