@@ -150,6 +150,25 @@ class BatchModel:
         with self._lock:
             return next((entry.at for entry in self.log if entry.outcome == outcome), None)
 
+    def requests_during_pause(self, pause: float, grace: float) -> list[Logged]:
+        """Requests that broke the shared pause after the first 429. ``grace`` seconds are left
+        for the limiter to hear of the 429 (a generous margin: on a loaded machine that takes a
+        while); after that no lease is granted, so each other task may still send the one
+        request it was granted just before, and the limited task none. Half a second is left
+        at the end (the pause cannot end early: it starts when the limiter hears of it)."""
+        hit = self.first_at("429")
+        assert hit is not None, "no 429 was sent"
+        with self._lock:
+            during = [entry for entry in self.log if hit + grace < entry.at < hit + pause - 0.5]
+            limited = {entry.task for entry in self.log if entry.outcome == "429"}
+        seen: set[str] = set()
+        broken: list[Logged] = []
+        for entry in during:
+            if entry.task in limited or entry.task in seen:
+                broken.append(entry)
+            seen.add(entry.task)
+        return broken
+
     def finals(self) -> Counter[str]:
         with self._lock:
             return Counter(entry.task for entry in self.log if entry.outcome == "final")

@@ -22,6 +22,7 @@ from agent.batch import RayEngine, Task, run_batch
 from agent.config import Settings
 from agent.testing import ProviderSimulator
 from tests.e2e.batch_support import (
+    RUN_TIMEOUT,
     BatchModel,
     TaskPlan,
     assert_task_files,
@@ -64,7 +65,7 @@ def flags(address: str, stale: str = "1.5") -> tuple[str, ...]:
 def test_ray_batch_with_stalls_and_a_shared_429_pause_completes(
     ray_address: str, sim: ProviderSimulator, tmp_path: Path
 ) -> None:
-    pause = 5.0
+    pause = 8.0
     model = BatchModel(latency=0.05)
 
     def busy() -> bool:  # RecordedRequest.received_at is this process's time.monotonic()
@@ -96,10 +97,8 @@ def test_ray_batch_with_stalls_and_a_shared_429_pause_completes(
     assert records["b"]["stalls"] == 1
     hit = model.first_at("429")
     assert hit is not None
-    # Two seconds for the limiter actor to hear of the 429 (a request granted before that may
-    # still arrive), half a second before the pause ends.
-    during = [e for e in model.log if hit + 2.0 < e.at < hit + pause - 0.5]
-    assert during == [], f"requests arrived during the shared pause: {during}"
+    broken = model.requests_during_pause(pause, grace=4.0)
+    assert broken == [], f"requests arrived during the shared pause: {broken}"
     assert all(any(e.at >= hit + pause for e in model.requests_of(t)) for t in ("b", "c"))
     assert records["c"]["stalls"] == 0  # waiting out the pause is not a stall
 
@@ -117,7 +116,7 @@ def test_ray_kill_9_of_the_driver_then_a_rerun_completes_exactly_the_missing_tas
 
     batch = start_batch_cli(tmp_path, tasks, out, *provider_flags(sim), *flags(ray_address))
     try:
-        assert wait_for(lambda: len(read_results(out)) >= 2, 90), "no results arrived"
+        assert wait_for(lambda: len(read_results(out)) >= 2), "no results arrived"
         os.kill(batch.pid, signal.SIGKILL)
         batch.communicate(timeout=300)
     finally:
@@ -150,7 +149,7 @@ def test_ray_ctrl_c_interrupts_the_running_tasks_and_leaves_a_resumable_output(
 
     batch = start_batch_cli(tmp_path, tasks, out, *provider_flags(sim), *flags(ray_address, stale="60"))
     try:
-        assert wait_for(lambda: set(held) <= {e.task for e in model.log if e.step == 2}, 90), "tasks never held"
+        assert wait_for(lambda: set(held) <= {e.task for e in model.log if e.step == 2}), "tasks never held"
         os.kill(batch.pid, signal.SIGINT)
         stdout, stderr = batch.communicate(timeout=300)
     finally:
@@ -192,11 +191,11 @@ def test_run_batch_on_ray_yields_each_result_as_its_task_finishes(
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
     try:
-        assert first.wait(120), "no result came"
+        assert first.wait(RUN_TIMEOUT), "no result came"
         assert [r.id for r in yielded] == ["fast"] and yielded[0].ok  # "slow" cannot finish before the gate opens
     finally:
         gate.set()
-        consumer.join(120)
+        consumer.join(RUN_TIMEOUT)
         if consumer.is_alive():
             engine.kill()
     assert not consumer.is_alive()
@@ -227,7 +226,8 @@ def test_ray_retries_a_lost_worker_but_never_a_model_error(
     tasks = write_tasks(tmp_path / "tasks.jsonl", [task_line("lost-once"), task_line("refused")])
     out = tmp_path / "results.jsonl"
 
-    done = run_batch_cli(tmp_path, tasks, out, *provider_flags(sim), *flags(ray_address), "--yolo")
+    done = run_batch_cli(tmp_path, tasks, out, *provider_flags(sim), *flags(ray_address, stale="120"), "--yolo")
+    # (a generous stall limit: on a loaded machine a late 401 must not count as a stall)
 
     assert done.returncode == 1, done.stderr
     records = {r["id"]: r for r in read_results(out)}
