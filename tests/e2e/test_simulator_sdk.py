@@ -31,8 +31,8 @@ from agent.testing import (
     Thinking,
     ToolCall,
 )
+from tests.wire import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "wire-samples"
 USER = [{"role": "user", "content": "hi"}]
 
 
@@ -188,8 +188,9 @@ def test_anthropic_gateway_url(sim: ProviderSimulator) -> None:
 
 
 def _samples(wire: str) -> list[Path]:
-    folder = SAMPLES / wire
-    return sorted(folder.glob("*.sse")) if folder.is_dir() else []
+    found = sorted((SAMPLES / wire).glob("*.sse"))
+    assert found, f"no recorded {wire} samples in {SAMPLES}"  # a missing folder must not drop the tests
+    return found
 
 
 @pytest.mark.parametrize("sample", _samples("anthropic"), ids=lambda p: p.name)
