@@ -227,7 +227,9 @@ def _fitted(
         return replace(request, messages=list(state.history))  # refused, it goes to a larger window
     if prepared.outcome != "ready":
         return TurnFinished("interrupted" if prepared.outcome == "interrupted" else "failed", "", prepared.error)
-    return replace(request, messages=list(state.history), max_tokens=prepared.max_tokens)
+    return replace(
+        request, messages=list(state.history), max_tokens=prepared.max_tokens, cache_anchors=prepared.cache_anchors
+    )
 
 
 def _recovery(state: TurnState, request: ModelRequest, iteration: int) -> Recover | None:

@@ -23,7 +23,7 @@ from agent.context.compaction import apply_compaction, plan_compaction
 from agent.context.state import ContextState
 from agent.context.summary import CallFn, Recover, Stop, SummaryJob, summarise
 from agent.context.tokens import fixed_tokens, messages_tokens, text_tokens
-from agent.context.trimming import TrimPlan, plan_trim
+from agent.context.trimming import TrimPlan, plan_trim, stub_boundary
 from agent.context.window import (
     MIN_ANSWER_TOKENS,
     TRIM_HEADROOM,
@@ -58,6 +58,7 @@ class Prepared:
     max_tokens: int | None
     outcome: Literal["ready", "failed", "interrupted", "too_long"] = "ready"
     error: str | None = None
+    cache_anchors: tuple[int, ...] = ()  # for ModelRequest.cache_anchors
 
 
 @dataclass(slots=True)
@@ -94,6 +95,7 @@ class _Job:
     template: ModelRequest
     provider: Provider
     call: CallFn
+    trimmed_before: int | None = None  # when the newest trim before this job happened
 
     @property
     def fixed(self) -> int:
@@ -176,7 +178,7 @@ class ContextKeeper:
     ) -> Generator[AgentEvent, None, Prepared]:
         """Fit the next request into the window; ``history`` may be trimmed or compacted
         in place. ``template`` is the request as the loop would send it."""
-        job = _Job(history, template, provider, call)
+        job = _Job(history, template, provider, call, self._newest_trim())
         if self.settings.enabled:
             size = self._size(job)
             bounds = self._limits(job)
@@ -199,7 +201,7 @@ class ContextKeeper:
             if used or not self.settings.enabled:
                 return None
             used = True
-            job = _Job(history, template, provider(), call)
+            job = _Job(history, template, provider(), call, self._newest_trim())
             self._learn(job, result, request)
             bounds, before = self._limits(job), list(history)
             if self._size(job).tokens > bounds.threshold:  # else only the output limit was too high
@@ -217,7 +219,9 @@ class ContextKeeper:
             fitted = result.error is not None and result.error.fitting_max_tokens is not None  # tried already
             if not shrunk and (fitted or not lowered):
                 return None  # nothing a retry would do differently: the chain decides
-            return replace(request, messages=list(history), max_tokens=prepared.max_tokens)
+            return replace(
+                request, messages=list(history), max_tokens=prepared.max_tokens, cache_anchors=prepared.cache_anchors
+            )
 
         return recover
 
@@ -254,9 +258,28 @@ class ContextKeeper:
         yield ContextFill(size.tokens, window, size.measured)
         wanted = job.provider.output_limit(replace(job.template, messages=job.history))
         room = output_room(window, size.tokens, self.settings)
+        anchors = self._cache_anchors(job)
         if wanted is not None and MIN_ANSWER_TOKENS <= room < wanted:
-            return Prepared(clamp_output(wanted, room))
-        return Prepared(job.template.max_tokens)
+            return Prepared(clamp_output(wanted, room), cache_anchors=anchors)
+        return Prepared(job.template.max_tokens, cache_anchors=anchors)
+
+    def _newest_trim(self) -> int | None:
+        return max(self.state.stubbed.values(), default=None)
+
+    def _cache_anchors(self, job: _Job) -> tuple[int, ...]:
+        """Where the stable prefix ends, for cache breakpoints: the last stub, else the
+        compaction summary (both stay as they are until the next compaction). Right after
+        a trim, the boundary before it too: earlier requests cached that prefix, which the
+        trim left as it was, and this request writes the new one for the requests after."""
+        summary = self.state.prefix - 1 if self.state.last is not None else None
+        newest = stub_boundary(job.history, self.state.stubbed)
+        before = None
+        if self._newest_trim() != job.trimmed_before:
+            if job.trimmed_before is not None:
+                before = stub_boundary(job.history, self.state.stubbed, job.trimmed_before)
+            before = summary if before is None else before
+        newest = summary if newest is None else newest
+        return tuple(dict.fromkeys(i for i in (before, newest) if i is not None and i < len(job.history)))
 
     def _shrink(self, job: _Job, bounds: Limits, reason: Reason) -> Generator[AgentEvent, None, None]:
         """Trim, then compact, then trim what is left; raise ``Stop`` when it still

@@ -10,7 +10,7 @@ prompt caches keep hitting between those steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from agent.context.tokens import part_tokens, text_tokens
@@ -85,6 +85,18 @@ def stub_text(call: ToolCallPart | None, result: ToolResultPart) -> str:
 def calls_by_id(history: list[Message]) -> dict[str, ToolCallPart]:
     """Every tool call of the history by its id."""
     return {call.call_id: call for message in history for call in message.tool_calls}
+
+
+def stub_boundary(history: list[Message], stubbed: Mapping[str, int], up_to: int | None = None) -> int | None:
+    """The index of the last tool message of ``history`` holding a result stubbed by the
+    trim at ``up_to`` or before (``stubbed``: call id -> when it was stubbed; None: by any
+    trim). Everything up to it stays the same bytes until a compaction."""
+    for index in range(len(history) - 1, -1, -1):
+        for result in history[index].tool_results:
+            at = stubbed.get(result.call_id)
+            if at is not None and (up_to is None or at <= up_to) and is_stub(result.content):
+                return index
+    return None
 
 
 def plan_trim(history: list[Message], *, keep_rounds: int, min_tokens: int) -> TrimPlan | None:

@@ -16,7 +16,7 @@ from agent.providers.base import (
     ProviderStream,
     StreamErrorEvent,
 )
-from agent.providers.caching import mark_anthropic
+from agent.providers.caching import anchor_prefixes, mark_anthropic
 from agent.providers.deltas import (
     BlockEnd,
     Delta,
@@ -101,7 +101,8 @@ class AnthropicMessagesProvider(ProviderBase):
                     tool["eager_input_streaming"] = True
         if self._breakpoints:
             # Marked before the prefill: continuation text is never worth caching.
-            mark_anthropic(params, self.caching.ttl)
+            anchors = anchor_prefixes(request.messages, request.cache_anchors, to_wire_messages)
+            mark_anthropic(params, self.caching.ttl, anchors)
         if request.prefill:
             _append_prefill(params["messages"], request.prefill)
         return params

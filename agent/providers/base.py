@@ -44,7 +44,10 @@ class ModelRequest:
     ``max_tokens`` is an explicit limit (user setting or a raised retry); None lets the
     provider decide from its profile and the model catalog. ``cache_key`` is stable for
     a conversation (a hash, never a secret); a provider whose endpoint accepts one sends
-    it so that the conversation's requests reach the same prompt cache.
+    it so that the conversation's requests reach the same prompt cache. ``cache_anchors``
+    are indexes into ``messages`` whose prefix stays byte-identical while the conversation
+    grows (the end of the stubbed tool output); a provider that places cache breakpoints
+    puts one there, so a later request still reads that prefix after trimming advances.
     """
 
     model: str
@@ -55,6 +58,7 @@ class ModelRequest:
     prefill: str | None = None
     stream: bool = True
     cache_key: str | None = None
+    cache_anchors: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from agent.providers.base import (
     ProviderStream,
     StreamErrorEvent,
 )
-from agent.providers.caching import mark_chat
+from agent.providers.caching import anchor_prefixes, mark_chat
 from agent.providers.deltas import (
     Delta,
     KeepAlive,
@@ -83,9 +83,11 @@ class ChatCompletionsProvider(ProviderBase):
         return LeasedStream(self._connection, lambda c: c.chat.completions.create(**params), translate)
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
-        messages = to_wire_messages(request.system, request.messages, None, self.profile.tool_call_content)
+        content = self.profile.tool_call_content
+        messages = to_wire_messages(request.system, request.messages, None, content)
         if self._breakpoints:
-            mark_chat(messages, self.caching.ttl)  # before the prefill: never worth caching
+            convert = partial(to_wire_messages, request.system, prefill=None, tool_call_content=content)
+            mark_chat(messages, self.caching.ttl, anchor_prefixes(request.messages, request.cache_anchors, convert))
         if request.prefill:
             _append_prefill(messages, request.prefill)
         params: dict[str, Any] = {"model": request.model, "messages": messages}

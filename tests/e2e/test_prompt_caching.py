@@ -15,9 +15,11 @@ import pytest
 
 from agent import AIAgent
 from agent.config import Settings
-from agent.events import AgentEvent, ModelCallFinished
-from agent.testing import ProviderSimulator, Reply, Text, ToolCall
-from agent.testing.prompt_cache import count_markers, prefix_changes, request_blocks
+from agent.context.compaction import SUMMARY_REQUEST_MARK
+from agent.events import AgentEvent, ContextTrimmed, ModelCallFinished
+from agent.testing import LongTaskModel, ProviderSimulator, RecordedRequest, Reply, Text, ToolCall
+from agent.testing.prompt_cache import count_markers, estimate_tokens, prefix_changes, request_blocks
+from tests.e2e.test_long_sessions import make_parts
 
 
 @dataclass(frozen=True)
@@ -244,3 +246,43 @@ def test_an_unknown_custom_server_gets_no_cache_key_and_an_unknown_cost(
     assert "prompt_cache_key" not in csim.requests[0].body and "cache_control" not in str(csim.requests[0].body)
     assert result.cost_usd is None and agent.total_cost is None  # no price: unknown, never 0
     assert result.to_json()["cost_usd"] is None
+
+
+def unchanged_prefix_tokens(before: RecordedRequest, after: RecordedRequest) -> int:
+    """The tokens at the start of ``after`` that ``before`` sent too (markers aside): all
+    that a cache could serve once a change lands after them."""
+    tokens = 0
+    for old, new in zip(request_blocks(before), request_blocks(after), strict=False):
+        if old.text != new.text:
+            break
+        tokens += estimate_tokens(new.text)
+    return tokens
+
+
+def test_the_request_right_after_a_trim_reads_what_the_trim_left_unchanged(
+    csim: ProviderSimulator, cwire: CacheWire, agent_for: Callable[..., AIAgent], tmp_path: Path
+) -> None:
+    # A long tool task on a 16k window: tool outputs get stubbed every few steps. Each trim
+    # changes the history after the stubs of the trim before; what comes before it stays,
+    # and the cache must still serve it (Anthropic: a breakpoint where the stubs end).
+    window = 16_000
+    csim.set_context_window(cwire.model, window)
+    csim.behaviour(LongTaskModel(SUMMARY_REQUEST_MARK))
+    make_parts(tmp_path, 40)
+    settings = Settings(model_overrides={cwire.model: {"context_window": window}})
+    events = list(agent_for(cwire, settings=settings, max_iterations=120).stream("Process parts 1 to 40."))
+    assert events[-1].kind == "turn_finished" and events[-1].status == "completed"
+    finished = calls(events)
+    requests = csim.requests
+    assert len(finished) == len(requests) and all(r.rejected is None for r in requests)
+    after_trim: list[int] = []  # indexes of the requests right after a trim
+    for event in events:
+        if isinstance(event, ContextTrimmed):
+            after_trim.append(sum(1 for e in events[: events.index(event)] if isinstance(e, ModelCallFinished)))
+    assert len(after_trim) >= 4, after_trim
+    for index in after_trim[1:]:  # the first trim has nothing stubbed before it
+        unchanged = unchanged_prefix_tokens(requests[index - 1], requests[index])
+        read = finished[index].cache_read_tokens or 0
+        assert read >= 0.8 * unchanged, f"request {index} read {read:,} of {unchanged:,} unchanged tokens"
+    for request in requests:
+        assert count_markers(request_blocks(request)) <= 4

@@ -87,11 +87,47 @@ def test_never_more_than_four_breakpoints(seed: int) -> None:
     history = loop_history(rng.randint(0, 12))
     for _ in range(rng.randint(0, 3)):  # notes and extra user turns in between
         history.append(user_message(f"note {rng.random()}"))
-    req = request(history, prefill="cut" if rng.random() < 0.3 else None)
+    anchors = tuple(rng.sample(range(len(history)), k=min(len(history), rng.randint(0, 2))))
+    req = request(history, prefill="cut" if rng.random() < 0.3 else None, cache_anchors=anchors)
     for provider, model in (("anthropic", "claude-sonnet-4-5"), ("openrouter", "anthropic/claude-sonnet-4.5")):
         body = params(provider, model, req)
         assert 1 <= len(marked(body)) <= MAX_BREAKPOINTS
         assert cache_control_limit(body) is None if provider == "anthropic" else chat_cache_control_limit(body) is None
+
+
+def test_cache_anchors_take_the_places_of_the_previous_end_and_the_tools() -> None:
+    # Messages 2 and 4 of the neutral history are the tool results that end two trims'
+    # stubs; on the wire the user message comes first, so they are messages 2 and 4 too.
+    body = params("anthropic", "claude-sonnet-4-6", request(loop_history(4), cache_anchors=(2, 4)))
+    assert marked(body) == [
+        ".messages[2].content[0]",  # the stubs of the trim before: cached by earlier requests
+        ".messages[4].content[0]",  # the new end of the stubs: written for the requests after
+        ".messages[8].content[0]",  # the latest message
+        ".system[0]",  # tools and system together
+    ]
+    one = params("anthropic", "claude-sonnet-4-6", request(loop_history(4), cache_anchors=(4,)))
+    assert marked(one) == [  # with one anchor, the previous request's end keeps its place; the tools yield theirs
+        ".messages[4].content[0]",
+        ".messages[6].content[0]",
+        ".messages[8].content[0]",
+        ".system[0]",
+    ]
+
+
+def test_an_anchor_lands_on_its_own_block_when_tool_messages_merge() -> None:
+    history = [
+        user_message("go"),
+        Message("assistant", [ToolCallPart("a", "read_file", {}), ToolCallPart("b", "read_file", {})]),
+        Message("tool", [ToolResultPart("a", "stub a")]),
+        Message("tool", [ToolResultPart("b", "whole b")]),
+        user_message("and now?"),
+    ]
+    body = params("anthropic", "claude-sonnet-4-6", request(history, cache_anchors=(2,)))
+    assert body["messages"][2]["content"][0]["cache_control"] == {"type": "ephemeral"}  # result a, not b
+    assert "cache_control" not in body["messages"][2]["content"][1]
+    chat = params("openrouter", "anthropic/claude-sonnet-4.6", request(history, cache_anchors=(2,)))
+    tool_a = next(m for m in chat["messages"] if m.get("tool_call_id") == "a")
+    assert tool_a["cache_control"] == {"type": "ephemeral"}
 
 
 def test_one_hour_ttl_marker() -> None:

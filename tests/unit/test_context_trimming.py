@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from agent.context.trimming import STUB_MARK, apply_stubs, is_stub, plan_trim, stub_text, tool_rounds
+from agent.context.trimming import STUB_MARK, apply_stubs, is_stub, plan_trim, stub_boundary, stub_text, tool_rounds
 from agent.messages import Message, TextPart, ToolCallPart, ToolResultPart, user_message
 from tests.context_helpers import pairs_intact, task_history, tool_round
 
@@ -93,3 +93,22 @@ def test_tool_rounds_keep_calls_with_their_results() -> None:
     history.append(Message("assistant", [TextPart("done")]))
     rounds = tool_rounds(history)
     assert [(r.call_index, r.result_indexes) for r in rounds] == [(1, (2,)), (3, (4,)), (5, (6,))]
+
+
+def test_the_stub_boundary_of_each_trim_is_where_the_next_trim_leaves_the_bytes_alone() -> None:
+    history = task_history(10, output_chars=3_000)
+    first = plan_trim(history, keep_rounds=5, min_tokens=200)
+    assert first is not None
+    stubbed = dict.fromkeys(first.stubbed, 1)  # call id -> the trim that stubbed it
+    grown = first.messages + tool_round(11, 3_000) + tool_round(12, 3_000)
+    second = plan_trim(grown, keep_rounds=5, min_tokens=200)
+    assert second is not None
+    stubbed.update(dict.fromkeys(second.stubbed, 2))
+    earlier = stub_boundary(second.messages, stubbed, up_to=1)
+    newest = stub_boundary(second.messages, stubbed)
+    assert earlier is not None and newest is not None and earlier < newest
+    assert second.messages[earlier].tool_results[0].call_id == first.stubbed[-1]
+    assert second.messages[newest].tool_results[0].call_id == second.stubbed[-1]
+    # Everything up to the earlier boundary is what the requests before the second trim sent.
+    assert [m.to_dict() for m in second.messages[: earlier + 1]] == [m.to_dict() for m in grown[: earlier + 1]]
+    assert stub_boundary(history, stubbed) is None  # no stub in it: nothing is stable yet
