@@ -53,7 +53,7 @@ class Logged:
     task: str
     step: int
     attempt: int
-    at: float
+    at: float  # time.monotonic() of arrival (a 429: of sending), as RecordedRequest.received_at
     outcome: str  # "reply", "final", "stall", "429"
 
 
@@ -116,8 +116,10 @@ class BatchModel:
             self._attempts[(task, step)] += 1
             attempt = self._attempts[(task, step)]
         outcome, kind = self._decide(request, task, step, attempt, plan)
+        # A 429 may wait for its condition long after its request arrived: it counts from when it is sent.
+        at = time.monotonic() if kind == "429" else request.received_at
         with self._lock:
-            self.log.append(Logged(task, step, attempt, request.received_at, kind))
+            self.log.append(Logged(task, step, attempt, at, kind))
         if kind == "final" and plan.hold is not None:
             plan.hold.wait(60)  # logged first: the test sees that the task is being held
         return outcome

@@ -29,6 +29,7 @@ from agent import AIAgent
 from agent.config import Settings
 from agent.testing import ProviderSimulator, Reply, Text, ToolCall
 from tests.e2e.test_cli_e2e import ROOT, RUN_TIMEOUT, cli_argv, cli_env, run_cli
+from tests.sandbox_probe import escape_target
 from tools.sandbox import Sandbox, sandbox_problem
 
 PRIMARY_KEY = "sk-ant-primary-key-0123456789abcdef"
@@ -251,7 +252,7 @@ def test_the_sandbox_keeps_commands_inside_the_workdir(sim: ProviderSimulator, t
     problem = sandbox_problem(Sandbox(), work)
     if problem is not None:
         pytest.skip(f"bubblewrap is not usable here: {problem}")
-    probe = ROOT / f".sandbox-e2e-probe-{os.getpid()}"
+    probe = escape_target(".sandbox-e2e-probe")
     command = f"echo inside > in.txt; echo escaped > {probe}; echo done"
     sim.script(Reply(ToolCall("terminal", {"command": command})), Reply(Text("Tried.")))
     try:

@@ -6,7 +6,6 @@ create namespaces; the messages for those two cases are tested everywhere.
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 from collections.abc import Iterator
@@ -15,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from agent.cli.main import main
+from tests.sandbox_probe import escape_target
 from tools import ToolContext, ToolRegistry, builtin_tools
 from tools.sandbox import Sandbox, sandbox_problem
 from tools.terminal import run_command
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0  # for commands that finish at once: generous, never a speed claim
 
 
@@ -48,8 +47,7 @@ def listener() -> Iterator[int]:
 
 def test_the_workdir_is_writable_and_the_rest_read_only(work: Path, tmp_path: Path) -> None:
     sandbox = working_sandbox(work)
-    # A writable folder outside the workdir and outside /tmp (which is private inside).
-    outside = ROOT / f".sandbox-probe-{os.getpid()}.txt"
+    outside = escape_target(".sandbox-probe")
     try:
         command = f"echo inside > made.txt && cat made.txt; echo escaped > {outside}; echo status $?"
         result = run_command(command, work, TIMEOUT, 10_000, sandbox=sandbox)
