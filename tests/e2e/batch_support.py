@@ -12,7 +12,6 @@ Every request is logged with the task, the step and the simulator's arrival time
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -26,11 +25,10 @@ from typing import Any
 
 from agent.testing import HttpError, ProviderSimulator, RecordedRequest, Reply, Silence, Text, ToolCall
 from agent.testing.script import Outcome
+from tests.e2e.test_cli_e2e import ROOT, cli_env
 
-ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 600.0  # a safety net for a hung run (Ray on a loaded machine is slow), not a speed assertion
 _TASK = re.compile(r"TASK (\S+?):")
-_ENV_DROPPED = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY")
 
 
 @dataclass
@@ -204,18 +202,6 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 def provider_flags(sim: ProviderSimulator) -> list[str]:
     return ["--provider", "anthropic", "--base-url", sim.base_url, "--api-key", "k", "--model", "claude-sonnet-4-6"]
-
-
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in _ENV_DROPPED and not k.startswith("STAYLINE_") and not k.startswith("PYTEST_")
-    }
-    env.update(
-        PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8", PYTHONUNBUFFERED="1", STAYLINE_HOME=str(tmp_path / "home")
-    )
-    return env
 
 
 def batch_argv(tasks: Path, out: Path, *flags: str) -> list[str]:
