@@ -73,28 +73,27 @@ def _count(value: Any) -> int:
     return value
 
 
-def _positive_seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < math.inf):
-        raise _Bad("a positive number")
+def _real(value: Any, fits: Callable[[float], bool], what: str) -> float:
+    """A number (not a bool) for which ``fits`` holds, else a clear complaint."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not fits(value):
+        raise _Bad(what)
     return float(value)
+
+
+def _positive_seconds(value: Any) -> float:
+    return _real(value, lambda v: 0 < v < math.inf, "a positive number")
 
 
 def _seconds_or_zero(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
-        raise _Bad("a number of seconds, 0 or more")
-    return float(value)
+    return _real(value, lambda v: 0 <= v < math.inf, "a number of seconds, 0 or more")
 
 
 def _share(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 < value < 1):
-        raise _Bad("a share of the context window between 0 and 1, such as 0.8")
-    return float(value)
+    return _real(value, lambda v: 0 < v < 1, "a share of the context window between 0 and 1, such as 0.8")
 
 
 def _dollars(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < math.inf):
-        raise _Bad("a number of dollars per million tokens, 0 or more")
-    return float(value)
+    return _real(value, lambda v: 0 <= v < math.inf, "a number of dollars per million tokens, 0 or more")
 
 
 def _boolean(value: Any) -> bool:

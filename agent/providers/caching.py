@@ -112,11 +112,11 @@ def mark_anthropic(params: dict[str, Any], ttl: str, anchors: WirePrefixes = ())
 
 def _mark(places: list[dict[str, Any] | None], marker: dict[str, str]) -> None:
     """Mark the first places, each once, up to the limit of breakpoints."""
-    marked: list[int] = []
+    marked: set[int] = set()
     for place in places:
         if place is not None and id(place) not in marked and len(marked) < MAX_BREAKPOINTS:
             place["cache_control"] = dict(marker)
-            marked.append(id(place))
+            marked.add(id(place))
 
 
 def _last_markable(content: Any) -> dict[str, Any] | None:
@@ -126,13 +126,6 @@ def _last_markable(content: Any) -> dict[str, Any] | None:
         if isinstance(block, dict) and block.get("type") not in _UNMARKABLE:
             return block
     return None
-
-
-def _mark_last_block(content: Any, marker: dict[str, str]) -> bool:
-    block = _last_markable(content)
-    if block is not None:
-        block["cache_control"] = dict(marker)
-    return block is not None
 
 
 # -- chat completions (Claude through OpenRouter) --------------------------------------
@@ -153,14 +146,19 @@ def mark_chat(messages: list[dict[str, Any]], ttl: str, anchors: WirePrefixes = 
     for message in messages:
         if message.get("role") in ("system", "user"):
             _text_parts(message)
+    places: list[dict[str, Any] | None] = []
     if messages and messages[0].get("role") == "system":
-        _mark_last_block(messages[0].get("content"), marker)
+        places.append(_last_markable(messages[0].get("content")))
     targets = _message_targets(messages)
     chosen = [*targets[:1], *(len(p) - 1 for p in anchors if len(p) <= len(messages)), *targets[1:]]
-    budget = MAX_BREAKPOINTS - (1 if messages and messages[0].get("role") == "system" else 0)
-    for index in list(dict.fromkeys(chosen))[:budget]:
-        message = messages[index]
-        if message.get("role") == "tool":
-            message["cache_control"] = dict(marker)
-        elif message.get("role") != "assistant":  # an assistant's form would change with its marker
-            _mark_last_block(message.get("content"), marker)
+    places.extend(_chat_place(messages[index]) for index in chosen)
+    _mark(places, marker)
+
+
+def _chat_place(message: dict[str, Any]) -> dict[str, Any] | None:
+    """Where a chat message takes its marker: a tool message on itself, a user or system
+    message on its last part, an assistant message nowhere (its form would change)."""
+    role = message.get("role")
+    if role == "tool":
+        return message
+    return None if role == "assistant" else _last_markable(message.get("content"))
